@@ -1,0 +1,3 @@
+"""Backbones (encoders) that keras-ssl methods pretrain."""
+
+from keras_ssl.backbones.cifar_resnet import CIFARResNetBackbone

@@ -1,0 +1,7 @@
+"""Self-supervised methods, one `keras.Model` subclass each."""
+
+from keras_ssl.models.simclr import SimCLR
+from keras_ssl.models.ssl_model import SSLModel, pool_features
+
+# Method name → class, used by the CLI and the test harness.
+METHODS = {"simclr": SimCLR}

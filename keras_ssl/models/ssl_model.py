@@ -1,0 +1,220 @@
+"""The training core shared by every keras-ssl method.
+
+This module is the one place in keras-ssl that knows which backend runs.
+A method subclasses `SSLModel` and writes, in backend-neutral `keras.ops`:
+
+1. `call(inputs, training)`: the forward pass(es);
+2. `compute_loss(x, y, y_pred, sample_weight, training)`: the objective;
+3. optionally `after_step()`: state that moves after the optimizer step
+   (EMA target encoders, momentum schedules, queues).
+
+`SSLModel.train_step` runs Keras' own training step for the backend and then
+`after_step()`. Under JAX the trainer holds the model state functionally, so
+`after_step()` runs inside a `keras.StatelessScope` mapped onto the *new*
+state and the non-trainable values it assigns are returned in the state
+tuple; under TensorFlow it runs inside the same `tf.function`; under PyTorch
+it runs eagerly, without autograd.
+"""
+
+import keras
+from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution
+
+_BACKEND = keras.backend.backend()
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _static_shape(x):
+    return tuple(x.shape)
+
+
+class SSLModel(keras.Model):
+    """Base class of keras-ssl's self-supervised methods.
+
+    Subclasses define `call`, `compute_loss` and optionally `after_step`, and
+    get for free: the per-backend training step, loss scaling under
+    `tf.distribute`, regularisation losses, input checks with clear messages,
+    feature extraction (`encode`) and extra metrics in the `fit` history.
+
+    Example: a (toy) method whose target is an exponential moving average of
+    the online encoder, in a dozen lines.
+
+    ```python
+    class MeanTeacher(keras_ssl.SSLModel):
+        def __init__(self, encoder, target, momentum=0.99, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder, self.target = encoder, target
+            self.target.trainable = False
+            self.momentum = momentum
+
+        def call(self, views, training=False):
+            v1, v2 = self.check_views(views, num_views=2)
+            return self.encode(v1, training), self.target(v2, training=False)
+
+        def compute_loss(self, x=None, y=None, y_pred=None,
+                         sample_weight=None, training=True):
+            online, target = y_pred
+            return keras.ops.mean(keras.ops.square(online - target))
+
+        def after_step(self):
+            self.ema_update(self.target.weights, self.encoder.weights,
+                            self.momentum)
+    ```
+    """
+
+    # --- what methods implement ---------------------------------------------
+    def after_step(self):
+        """Updates state after each optimizer step; the default does nothing.
+
+        Use `Variable.assign` on non-trainable variables only (target
+        encoders, queues, centers, step counters). Values computed from the
+        online weights go through `ops.stop_gradient` (see `ema_update`).
+        """
+
+    # --- the training core --------------------------------------------------
+    def train_step(self, *args):
+        if _BACKEND == "jax":
+            state, data = args
+            logs, state = super().train_step(state, data)
+            return logs, self._jax_after_step(state)
+        logs = super().train_step(*args)
+        if _BACKEND == "torch":
+            import torch
+
+            with torch.no_grad():
+                self.after_step()
+        else:
+            self.after_step()
+        return logs
+
+    def _jax_after_step(self, state):
+        """Runs `after_step()` statelessly on the new JAX state."""
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        mapping = list(zip(self.trainable_variables, trainable))
+        mapping += list(zip(self.non_trainable_variables, non_trainable))
+        if self.optimizer is not None:
+            mapping += list(zip(self.optimizer.variables, optimizer_vars))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            self.after_step()
+        non_trainable = [
+            scope.get_current_value(v) for v in self.non_trainable_variables
+        ]
+        return trainable, non_trainable, optimizer_vars, metrics_vars
+
+    def _compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        # Every Keras trainer (and `test_step`) goes through this wrapper, so
+        # it is where the method's objective gets the model's regularisation
+        # losses added and is scaled for `tf.distribute`: TF sums gradients
+        # over replicas and Keras un-scales the logged value again.
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        return scale_loss_for_distribution(loss)
+
+    # --- helpers for methods ------------------------------------------------
+    @staticmethod
+    def ema_update(target_variables, online_variables, momentum):
+        """θ_target ← m·θ_target + (1 − m)·θ_online, without gradient.
+
+        Args:
+            target_variables: the variables to move (non-trainable).
+            online_variables: the variables to move towards, same order.
+            momentum: `m`, a float or a scalar tensor in [0, 1].
+        """
+        target_variables = list(target_variables)
+        online_variables = list(online_variables)
+        if len(target_variables) != len(online_variables):
+            raise ValueError(
+                "EMA update needs as many target as online variables; got "
+                f"{len(target_variables)} and {len(online_variables)}."
+            )
+        for target, online in zip(target_variables, online_variables):
+            m = ops.cast(momentum, target.dtype)
+            online_value = ops.stop_gradient(ops.cast(online, target.dtype))
+            target.assign(m * target + (1.0 - m) * online_value)
+
+    def add_metric_trackers(self, *names):
+        """Creates mean trackers whose values appear in the `fit` history."""
+        if not hasattr(self, "_trackers"):
+            self._trackers = {}
+        for name in names:
+            self._trackers[name] = keras.metrics.Mean(name=name)
+
+    def track(self, **values):
+        """Updates the trackers created by `add_metric_trackers`."""
+        for name, value in values.items():
+            self._trackers[name].update_state(ops.stop_gradient(value))
+
+    def encode(self, images, training=False):
+        """Encoder features as vectors: feature maps are average-pooled."""
+        features = self.encoder(images, training=training)
+        return pool_features(features)
+
+    def check_views(self, views, num_views=None):
+        """Validates a tuple of image batches (views) and returns it.
+
+        Raises:
+            ValueError: with a message naming what was expected, when `views`
+                is not a tuple of `num_views` float tensors of rank 4 with the
+                same shape and at least 2 examples.
+        """
+        name = type(self).__name__
+        if not isinstance(views, (tuple, list)):
+            raise ValueError(
+                f"{name} expects a tuple of views (batches of images), got a "
+                f"single {type(views).__name__} of shape "
+                f"{getattr(views, 'shape', '?')}. Build inputs with "
+                "`keras_ssl.data.multi_view_dataset`, which yields "
+                "((view_1, view_2),) elements."
+            )
+        if num_views is not None and len(views) != num_views:
+            raise ValueError(
+                f"{name} expects {num_views} views per example, got "
+                f"{len(views)}."
+            )
+        first = _static_shape(views[0])
+        for i, view in enumerate(views):
+            shape = _static_shape(view)
+            if len(shape) != 4:
+                raise ValueError(
+                    f"{name}: view {i} must be a batch of images of rank 4 "
+                    f"(batch, height, width, channels); got shape {shape}."
+                )
+            dtype = keras.backend.standardize_dtype(view.dtype)
+            if dtype not in _FLOAT_DTYPES:
+                raise ValueError(
+                    f"{name}: view {i} must hold float images in [0, 1]; got "
+                    f"dtype {dtype}. Convert with "
+                    "`tf.image.convert_image_dtype(images, tf.float32)`."
+                )
+            if num_views is not None and shape != first:
+                raise ValueError(
+                    f"{name}: all views must have the same shape; view 0 has "
+                    f"{first} and view {i} has {shape}."
+                )
+        if first[0] is not None and first[0] < 2:
+            raise ValueError(
+                f"{name} needs at least 2 images per batch (the other images "
+                f"of the batch are the negatives); got a batch of {first[0]}."
+            )
+        return tuple(views)
+
+
+def pool_features(features):
+    """Global average pooling of feature maps or token sequences.
+
+    A `(batch, d)` vector passes through; `(batch, tokens, d)` is averaged
+    over tokens and `(batch, h, w, d)` over space, so that any backbone
+    (ours, keras-hub's ResNet feature maps, a ViT's tokens) yields vectors.
+    """
+    rank = len(features.shape)
+    if rank == 2:
+        return features
+    if rank in (3, 4):
+        return ops.mean(features, axis=tuple(range(1, rank - 1)))
+    raise ValueError(
+        "The encoder must return features of rank 2, 3 or 4; got shape "
+        f"{tuple(features.shape)}."
+    )
