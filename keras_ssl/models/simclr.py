@@ -84,7 +84,7 @@ class SimCLR(SSLModel):
         self.add_metric_trackers("positive_similarity", "representation_std")
 
     def build(self, views_shape):
-        image_shape = tuple(views_shape[0])
+        image_shape = self.view_shape(views_shape)
         if not self.encoder.built:
             self.encoder.build(image_shape)
         feature_shape = self.encoder.compute_output_shape(image_shape)

@@ -152,6 +152,20 @@ class SSLModel(keras.Model):
         features = self.encoder(images, training=training)
         return pool_features(features)
 
+    def view_shape(self, views_shape):
+        """The shape of one view, from the shape `build()` receives."""
+        if not views_shape or not isinstance(views_shape[0], (tuple, list)):
+            raise ValueError(self._not_a_tuple_message(views_shape))
+        return tuple(views_shape[0])
+
+    def _not_a_tuple_message(self, got):
+        return (
+            f"{type(self).__name__} expects a tuple of views (batches of "
+            f"images), got a single input of shape {got}. Build inputs with "
+            "`keras_ssl.data.multi_view_dataset`, which yields "
+            "((view_1, view_2),) elements."
+        )
+
     def check_views(self, views, num_views=None):
         """Validates a tuple of image batches (views) and returns it.
 
@@ -163,11 +177,7 @@ class SSLModel(keras.Model):
         name = type(self).__name__
         if not isinstance(views, (tuple, list)):
             raise ValueError(
-                f"{name} expects a tuple of views (batches of images), got a "
-                f"single {type(views).__name__} of shape "
-                f"{getattr(views, 'shape', '?')}. Build inputs with "
-                "`keras_ssl.data.multi_view_dataset`, which yields "
-                "((view_1, view_2),) elements."
+                self._not_a_tuple_message(tuple(getattr(views, "shape", ())))
             )
         if num_views is not None and len(views) != num_views:
             raise ValueError(

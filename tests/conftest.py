@@ -1,0 +1,50 @@
+"""Test configuration shared by the whole suite.
+
+The suite runs once per backend (`KERAS_BACKEND=tensorflow|jax|torch`), each
+in its own process. Device set-up must happen before TensorFlow or JAX start:
+JAX gets 4 virtual CPU devices (for `keras.distribution` tests) and TensorFlow
+2 logical CPU devices (for `tf.distribute.MirroredStrategy` tests).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("KERAS_BACKEND") == "jax":
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
+
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+# Jit-compile wherever the backend allows it (torch runs eagerly).
+JIT_COMPILE = BACKEND != "torch"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1337)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The embedded cluttered-digits data set (built once per session)."""
+    from keras_ssl.datasets import load_cluttered_digits
+
+    return load_cluttered_digits()
+
+
+@pytest.fixture(scope="session")
+def small_images(digits):
+    """256 real 32×32 images for quick training tests."""
+    return np.asarray(digits.x_unlabeled[:256])

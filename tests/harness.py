@@ -1,0 +1,136 @@
+"""The shared method harness: every keras-ssl method passes the same checks.
+
+A method joins the harness with one `MethodCase` entry in `CASES` (a builder
+of a tiny model, a builder of its tf.data pipeline, fixed inputs for the
+cross-backend check and the bad inputs it must reject); the tests in
+`tests/models/test_methods.py` then run the checks of DESIGN.md on it:
+
+- `fit` on a tf.data pipeline of real images, jit-compiled, and the loss drops;
+- evaluate works and the method's extra metrics are in the history;
+- `.keras` round trip: identical outputs and weights (targets, queues, ...);
+- the encoder exports alone (`.keras`, keras-hub preset) and reloads as a
+  backbone that a downstream classifier can train;
+- the same weights give the same loss on all three backends (stored numbers
+  in tests/data/goldens.json, made by `python tests/make_goldens.py`);
+- bad inputs fail with a clear `ValueError`;
+- under JAX `keras.distribution.DataParallel` on 4 devices one step gives the
+  same loss and weights as one device.
+"""
+
+import dataclasses
+import json
+import pathlib
+from typing import Callable
+
+import keras
+import numpy as np
+
+from keras_ssl.backbones import CIFARResNetBackbone
+from keras_ssl.data import SimCLRAugmentation, multi_view_dataset
+from keras_ssl.models import SimCLR
+
+IMAGE_SIZE = 16  # views are 16×16 crops of the 32×32 embedded images
+GOLDENS = pathlib.Path(__file__).parent / "data" / "goldens.json"
+
+
+def tiny_encoder(image_size=IMAGE_SIZE):
+    return CIFARResNetBackbone(
+        stackwise_num_filters=(8, 16),
+        stackwise_num_blocks=(1, 1),
+        image_shape=(image_size, image_size, 3),
+    )
+
+
+@dataclasses.dataclass
+class MethodCase:
+    """How the harness builds, feeds and breaks one method."""
+
+    name: str
+    # A tiny model on IMAGE_SIZE images, not yet built.
+    build_model: Callable[[], keras.Model]
+    # images (N, 32, 32, 3) → a repeating tf.data pipeline of `batch_size`.
+    make_dataset: Callable[[np.ndarray, int], object]
+    # images → fixed model inputs (no tf randomness), for goldens and devices.
+    fixed_inputs: Callable[[np.ndarray], object]
+    # → list of (bad inputs, regex the ValueError message must match).
+    bad_inputs: Callable[[], list]
+    # Metrics the method logs beside its loss.
+    metrics: tuple = ()
+    learning_rate: float = 3e-3
+
+
+def _two_fixed_views(images):
+    """Two deterministic views of 16 images: a crop and a flipped crop."""
+    x = np.asarray(images[:16, 4 : 4 + IMAGE_SIZE, 4 : 4 + IMAGE_SIZE])
+    y = np.asarray(images[:16, 12 : 12 + IMAGE_SIZE, 12 : 12 + IMAGE_SIZE, :])
+    return (x.astype("float32"), y[:, :, ::-1].astype("float32").copy())
+
+
+def _two_view_bad_inputs():
+    good = np.random.default_rng(0).random((4, IMAGE_SIZE, IMAGE_SIZE, 3))
+    good = good.astype("float32")
+    small = good[:, :12, :12]
+    return [
+        (good, "tuple of views"),
+        ((good,), "expects 2 views"),
+        ((good[..., 0], good[..., 0]), "rank 4"),
+        (((good * 255).astype("uint8"),) * 2, "float images"),
+        ((good[:1], good[:1]), "at least 2 images"),
+        ((good, small), "same shape"),
+    ]
+
+
+CASES = [
+    MethodCase(
+        name="simclr",
+        build_model=lambda: SimCLR(
+            tiny_encoder(), projection_dim=8, projection_hidden_dims=(16,)
+        ),
+        make_dataset=lambda images, batch_size: multi_view_dataset(
+            images,
+            SimCLRAugmentation(IMAGE_SIZE, crop_scale=(0.2, 1.0)),
+            batch_size=batch_size,
+            seed=0,
+            repeat=True,
+        ),
+        fixed_inputs=_two_fixed_views,
+        bad_inputs=_two_view_bad_inputs,
+        metrics=("positive_similarity", "representation_std"),
+    ),
+]
+
+
+def case_by_name(name):
+    return next(case for case in CASES if case.name == name)
+
+
+def set_deterministic_weights(model, seed=0):
+    """Gives every variable a value that depends only on its shape and order.
+
+    Constant-initialised variables (biases, batch-norm statistics) keep their
+    value; the others get He-scaled normal noise from NumPy, so the same model
+    has the same weights under every backend.
+    """
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        if value.size > 1 and np.all(value == value.flat[0]):
+            continue
+        fan_in = max(1, int(np.prod(value.shape[:-1])))
+        noise = rng.normal(size=value.shape) * np.sqrt(2.0 / fan_in)
+        variable.assign(noise.astype(value.dtype))
+
+
+def deterministic_loss(case, images):
+    """The method's loss on fixed inputs with deterministic weights."""
+    model = case.build_model()
+    inputs = case.fixed_inputs(images)
+    model(inputs)  # build
+    set_deterministic_weights(model)
+    y_pred = model(inputs, training=True)
+    loss = model.compute_loss(x=inputs, y_pred=y_pred, training=True)
+    return float(keras.ops.convert_to_numpy(loss))
+
+
+def load_goldens():
+    return json.loads(GOLDENS.read_text()) if GOLDENS.exists() else {}
