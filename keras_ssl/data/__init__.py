@@ -1,0 +1,1 @@
+from keras_ssl.data.images import ImageData, load_image_data
