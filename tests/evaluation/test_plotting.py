@@ -1,0 +1,44 @@
+"""Tests for plot_history."""
+
+import numpy as np
+import pytest
+
+from keras_ssl.evaluation import plot_history
+
+
+def test_writes_a_png(tmp_path):
+    history = {
+        "loss": [2.0, 1.5, 1.2, 1.1],
+        "val_loss": [2.1, 1.7, 1.4, 1.3],
+        "knn_accuracy": [0.3, 0.45],
+        "learning_rate": [0.1, 0.2, 0.2, 0.1],
+        "accuracy": [0.2, 0.3, 0.4, 0.5],
+        "val_accuracy": [0.2, 0.25, 0.3, 0.35],
+    }
+    path = plot_history(
+        history, tmp_path / "history.png", title="test", knn_epochs=[2, 4]
+    )
+    assert path == str(tmp_path / "history.png")
+    with open(path, "rb") as file:
+        data = file.read()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_loss_only_and_history_object(tmp_path):
+    class History:  # Stands in for keras.callbacks.History.
+        history = {"loss": list(np.linspace(3.0, 1.0, 5))}
+
+    path = plot_history(History(), tmp_path / "loss.png")
+    with open(path, "rb") as file:
+        assert file.read(4) == b"\x89PNG"
+
+
+def test_partial_knn_needs_its_epochs(tmp_path):
+    history = {"loss": [2.0, 1.5, 1.2], "knn_accuracy": [0.3, 0.4]}
+    with pytest.raises(ValueError, match="knn_epochs"):
+        plot_history(history, tmp_path / "h.png")
+    with pytest.raises(ValueError, match="entries"):
+        plot_history(history, tmp_path / "h.png", knn_epochs=[3])
+    # Measured at every epoch: no epochs needed.
+    plot_history({"loss": [2.0, 1.0], "knn_accuracy": [0.3, 0.4]},
+                 tmp_path / "h.png")
