@@ -212,10 +212,8 @@ class LARS(keras.optimizers.Optimizer):
         decays, adapts = self._lars_rules[self._var_key(variable)]
 
         if decays:
-            gradient = ops.add(
-                gradient,
-                ops.multiply(ops.cast(self.weight_decay_rate, dtype), variable),
-            )
+            weight_decay = ops.cast(self.weight_decay_rate, dtype)
+            gradient = ops.add(gradient, ops.multiply(weight_decay, variable))
         if adapts:
             w_norm = ops.sqrt(ops.sum(ops.square(variable)))
             g_norm = ops.sqrt(ops.sum(ops.square(gradient)))
@@ -241,7 +239,8 @@ class LARS(keras.optimizers.Optimizer):
         velocity = self.momentums[self._get_variable_index(variable)]
         momentum = ops.cast(self.momentum, dtype)
         self.assign(
-            velocity, ops.add(ops.multiply(momentum, velocity), scaled_gradient)
+            velocity,
+            ops.add(ops.multiply(momentum, velocity), scaled_gradient),
         )
         if self.nesterov:
             self.assign_sub(
