@@ -1,1 +1,53 @@
-"""keras-ssl."""
+"""keras-ssl: self-supervised learning for Keras 3.
+
+One definition of each method trains under TensorFlow, JAX and PyTorch with
+`model.fit` on `tf.data` pipelines.
+
+Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
+backend before Keras is imported:
+
+    keras_ssl.models      SSLModel (the shared trainer), SimCLR
+    keras_ssl.losses      nt_xent_loss, ...
+    keras_ssl.layers      MLPHead
+    keras_ssl.backbones   CIFARResNetBackbone
+    keras_ssl.optimizers  LARS, warmup_cosine_schedule
+    keras_ssl.data        load_image_data, SimCLRAugmentation, multi_view_dataset
+    keras_ssl.datasets    load_cluttered_digits (embedded data)
+    keras_ssl.evaluation  k-NN, linear probe, KNNMonitor, plot_history
+    keras_ssl.training    pretrain, PretrainConfig
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "backbones",
+    "data",
+    "datasets",
+    "evaluation",
+    "layers",
+    "losses",
+    "models",
+    "optimizers",
+    "training",
+)
+# Most used names, re-exported from their submodules.
+_NAMES = {
+    "SSLModel": "models",
+    "SimCLR": "models",
+    "CIFARResNetBackbone": "backbones",
+    "LARS": "optimizers",
+}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_ssl.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"keras_ssl.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'keras_ssl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES) + list(_NAMES))

@@ -1,0 +1,212 @@
+"""The `keras-ssl` command line.
+
+    keras-ssl pretrain simclr [--dataset digits|tfds:NAME|folder:PATH]
+                              [--epochs N] [--backbone NAME] [--out DIR]
+                              [--backend tensorflow|jax|torch]
+
+Keras reads its backend once, at import, so this module imports nothing of
+Keras (nor of keras_ssl's modules that do) until the arguments are parsed.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import sys
+import time
+
+# Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
+# default run. KERAS_BACKEND or --backend overrides it.
+DEFAULT_BACKEND = "tensorflow"
+METHOD_NAMES = ("simclr",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, without the usage."""
+
+    def error(self, message):
+        self.exit(2, f"keras-ssl: error: {message}\n")
+
+
+def _parser():
+    parser = _Parser(
+        prog="keras-ssl",
+        description="Self-supervised pretraining for Keras 3 "
+        "(TensorFlow, JAX, PyTorch).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    p = commands.add_parser(
+        "pretrain",
+        help="pretrain an encoder and measure it",
+        description="Pretrain an encoder with a self-supervised method, then "
+        "report k-NN and linear-probe accuracy next to random initialisation.",
+    )
+    p.add_argument("method", help=f"one of: {', '.join(METHOD_NAMES)}")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (embedded, default), tfds:NAME (with --data-dir) or "
+        "folder:PATH (class sub-folders)",
+    )
+    p.add_argument("--data-dir", default=None, help="local TFDS data_dir")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize images to this side (default: as stored)")
+    p.add_argument("--max-examples", type=int, default=None,
+                   help="cap on examples per split (large datasets)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--backbone", default=None,
+                   help="cifar_resnet_small (default), cifar_resnet18, resnet18")
+    p.add_argument("--optimizer", default=None, help="adamw (default), lars, sgd")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--knn-every", type=int, default=None,
+                   help="online k-NN every N epochs")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: runs/METHOD-DATASET)")
+    p.add_argument("--backend", default=None,
+                   choices=("tensorflow", "jax", "torch"),
+                   help=f"Keras backend (default: $KERAS_BACKEND or "
+                   f"{DEFAULT_BACKEND})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _fail(message):
+    sys.stderr.write(f"keras-ssl: error: {message}\n")
+    return 2
+
+
+def _peak_memory_gib():
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.method not in METHOD_NAMES:
+        return _fail(
+            f"unknown method {args.method!r}: expected one of "
+            f"{', '.join(METHOD_NAMES)}"
+        )
+    backend = args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if "keras" in sys.modules and args.backend:
+        import keras
+
+        if keras.backend.backend() != backend:
+            return _fail(
+                f"Keras is already imported with the "
+                f"{keras.backend.backend()} backend; run from a fresh process"
+            )
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return _pretrain(args)
+
+
+def _pretrain(args):
+    from keras_ssl.data import load_image_data
+    from keras_ssl.training import PretrainConfig, pretrain, raw_pixel_scores
+
+    overrides = {
+        "method": args.method,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "backbone": args.backbone,
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "knn_every": args.knn_every,
+    }
+    try:
+        config = PretrainConfig(
+            **{k: v for k, v in overrides.items() if v is not None}
+        )
+        data = load_image_data(
+            args.dataset,
+            image_size=args.image_size,
+            data_dir=args.data_dir,
+            max_examples=args.max_examples,
+            seed=config.seed,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+
+    import keras
+
+    out = pathlib.Path(
+        args.out or f"runs/{args.method}-{args.dataset.split(':')[0]}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"keras-ssl: {args.method} on {data.name} "
+        f"({len(data.x_unlabeled)} unlabelled images of {data.image_shape}, "
+        f"{data.num_classes} classes) with {config.backbone}, "
+        f"{config.epochs} epochs, backend {keras.backend.backend()}"
+    )
+    start = time.perf_counter()
+    try:
+        result = pretrain(data, config, verbose=0 if args.quiet else "auto")
+    except ValueError as error:
+        return _fail(str(error).splitlines()[0])
+    pixels = raw_pixel_scores(data)
+
+    from keras_ssl.evaluation import plot_history
+
+    encoder = result.encoder
+    encoder.save(out / "encoder.keras")
+    exported = ["encoder.keras"]
+    if hasattr(encoder, "save_to_preset"):
+        encoder.save_to_preset(str(out / "encoder_preset"))
+        exported.append("encoder_preset/")
+    result.model.save(out / "model.keras")
+    exported.append("model.keras")
+    summary = {
+        "method": args.method,
+        "dataset": data.name,
+        "backend": keras.backend.backend(),
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "train_seconds": round(result.train_seconds, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "peak_memory_gib": round(_peak_memory_gib(), 2),
+        "scores": {
+            args.method: result.scores,
+            "random_init": result.random_init_scores,
+            "raw_pixels": pixels,
+        },
+    }
+    (out / "history.json").write_text(
+        json.dumps(
+            {"history": result.history, "knn_epochs": result.knn_epochs},
+            indent=2,
+        )
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot_history(
+        result.history,
+        out / "training.png",
+        title=f"{args.method} on {data.name} ({keras.backend.backend()})",
+        knn_epochs=result.knn_epochs,
+    )
+    exported += ["history.json", "summary.json", "training.png"]
+
+    print(f"\n{'representation':<16}{'k-NN':>8}{'linear probe':>15}")
+    for name, scores in summary["scores"].items():
+        print(
+            f"{name:<16}{scores['knn_accuracy']:>8.3f}"
+            f"{scores['linear_probe_accuracy']:>15.3f}"
+        )
+    print(
+        f"\ntrained {result.train_seconds:.0f} s, total "
+        f"{summary['total_seconds']:.0f} s, peak memory "
+        f"{summary['peak_memory_gib']:.2f} GiB"
+    )
+    print(f"wrote {', '.join(exported)} to {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
