@@ -1,1 +1,5 @@
+"""Input pipelines: image data, batched augmentations and multi-view datasets."""
+
+from keras_ssl.data import augment
+from keras_ssl.data.views import SimCLRAugmentation, multi_view_dataset
 from keras_ssl.data.images import ImageData, load_image_data
