@@ -47,8 +47,9 @@ def _parser():
     p.add_argument(
         "--dataset",
         default="digits",
-        help="digits (embedded, default), tfds:NAME (with --data-dir) or "
-        "folder:PATH (class sub-folders)",
+        help="digits (embedded, default), tfds:NAME (with --data-dir), "
+        "folder:PATH (class sub-folders) or npz:PATH (NumPy arrays x, y or "
+        "x_train, y_train, x_test, y_test)",
     )
     p.add_argument("--data-dir", default=None, help="local TFDS data_dir")
     p.add_argument("--image-size", type=int, default=None,
@@ -106,6 +107,19 @@ def main(argv=None):
     return _pretrain(args)
 
 
+def _dataset_spec(dataset):
+    """`npz:PATH` → the dict of arrays in that file; other specs unchanged."""
+    if not dataset.startswith("npz:"):
+        return dataset
+    import numpy as np
+
+    path = dataset[len("npz:"):]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"NumPy file {path!r} not found")
+    with np.load(path) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
 def _pretrain(args):
     from keras_ssl.data import load_image_data
     from keras_ssl.training import PretrainConfig, pretrain, raw_pixel_scores
@@ -126,7 +140,7 @@ def _pretrain(args):
             **{k: v for k, v in overrides.items() if v is not None}
         )
         data = load_image_data(
-            args.dataset,
+            _dataset_spec(args.dataset),
             image_size=args.image_size,
             data_dir=args.data_dir,
             max_examples=args.max_examples,

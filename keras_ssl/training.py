@@ -32,26 +32,33 @@ def _cifar_resnet(filters, blocks):
     return build
 
 
-def _keras_hub_resnet18(image_shape):
-    from keras_hub.models import ResNetBackbone
+def _keras_hub_resnet(blocks, block_type):
+    """keras-hub's ResNet (7×7 stride-2 stem + max-pool), random init."""
 
-    return ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[2, 2, 2, 2],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-        image_shape=image_shape,
-    )
+    def build(image_shape):
+        from keras_hub.models import ResNetBackbone
+
+        return ResNetBackbone(
+            input_conv_filters=[64],
+            input_conv_kernel_sizes=[7],
+            stackwise_num_filters=[64, 128, 256, 512],
+            stackwise_num_blocks=list(blocks),
+            stackwise_num_strides=[1, 2, 2, 2],
+            block_type=block_type,
+            image_shape=image_shape,
+        )
+
+    return build
 
 
 # Backbone name → builder(image_shape). "cifar_resnet_small" is the CPU
 # default: the ResNet-18 layout at a quarter of the width and half the depth.
 BACKBONES = {
     "cifar_resnet_small": _cifar_resnet((32, 64, 128), (1, 1, 1)),
+    "cifar_resnet_tiny": _cifar_resnet((16, 32, 64), (1, 1, 1)),
     "cifar_resnet18": _cifar_resnet((64, 128, 256, 512), (2, 2, 2, 2)),
-    "resnet18": _keras_hub_resnet18,
+    "resnet18": _keras_hub_resnet((2, 2, 2, 2), "basic_block"),
+    "resnet50": _keras_hub_resnet((3, 4, 6, 3), "bottleneck_block"),
 }
 
 
@@ -259,7 +266,11 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         all_callbacks.append(TimeBudget(time_budget))
     start = time.perf_counter()
     history = model.fit(
-        views, epochs=config.epochs, callbacks=all_callbacks, verbose=verbose
+        views,
+        epochs=config.epochs,
+        callbacks=all_callbacks,
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     train_seconds = time.perf_counter() - start
     return PretrainResult(

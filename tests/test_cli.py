@@ -1,0 +1,74 @@
+"""The `keras-ssl` command line: a tiny end-to-end run and its error messages."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_ssl import cli
+
+TINY = [
+    "--epochs", "2", "--max-examples", "192", "--batch-size", "64",
+    "--backbone", "cifar_resnet_tiny", "--knn-every", "1", "--quiet",
+]
+
+
+def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["pretrain", "simclr", "--out", str(out), *TINY]) == 0
+    for name in ("encoder.keras", "model.keras", "history.json",
+                 "summary.json", "training.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "encoder_preset" / "config.json").exists()
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["history"]["loss"]) == 2
+    assert history["knn_epochs"] == [1, 2]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["scores"]) == {"simclr", "random_init", "raw_pixels"}
+    printed = capsys.readouterr().out
+    assert "random_init" in printed and "linear probe" in printed
+    assert "peak memory" in printed
+
+    import keras
+
+    encoder = keras.saving.load_model(out / "encoder.keras")
+    assert encoder.output.shape[-1] == 64
+
+
+def _error(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        code = cli.main(args)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("keras-ssl: error: ")
+    return err[0]
+
+
+def test_unknown_method(capsys):
+    assert "unknown method 'nope'" in _error(["pretrain", "nope"], capsys)
+
+
+def test_unknown_dataset(capsys):
+    message = _error(["pretrain", "simclr", "--dataset", "mnist"], capsys)
+    assert "unknown dataset" in message
+
+
+def test_missing_folder(tmp_path, capsys):
+    missing = tmp_path / "nothing-here"
+    message = _error(["pretrain", "simclr", "--dataset", f"folder:{missing}"], capsys)
+    assert "not found" in message
+
+
+def test_images_of_wrong_rank(tmp_path, capsys):
+    path = tmp_path / "flat.npz"
+    np.savez(path, x=np.zeros((8, 12), "float32"), y=np.zeros(8, "int64"))
+    message = _error(["pretrain", "simclr", "--dataset", f"npz:{path}"], capsys)
+    assert "expected images of shape" in message
+
+
+def test_bad_numbers_and_missing_command(capsys):
+    assert "epochs" in _error(["pretrain", "simclr", "--epochs", "0"], capsys)
+    assert "required" in _error([], capsys)
+    assert "invalid int" in _error(["pretrain", "simclr", "--epochs", "x"], capsys)

@@ -1,0 +1,72 @@
+"""The pretraining engine behind the CLI and the benchmarks."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ssl.data import load_image_data
+from keras_ssl.optimizers import LARS
+from keras_ssl.training import (
+    BACKBONES,
+    PretrainConfig,
+    TimeBudget,
+    build_backbone,
+    make_optimizer,
+    raw_pixel_scores,
+)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"method": "swav"}, "unknown method"),
+        ({"backbone": "vgg"}, "unknown backbone"),
+        ({"optimizer": "adagrad"}, "unknown optimizer"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PretrainConfig(**kwargs)
+
+
+def test_every_backbone_builds_and_unknown_fails():
+    for name in ("cifar_resnet_tiny", "cifar_resnet_small"):
+        backbone = build_backbone(name, (16, 16, 3))
+        assert len(backbone.output.shape) == 2
+    assert {"resnet18", "resnet50", "cifar_resnet18"} <= set(BACKBONES)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_backbone("vgg", (16, 16, 3))
+
+
+@pytest.mark.parametrize(
+    "name,cls",
+    [("adamw", keras.optimizers.AdamW), ("lars", LARS), ("sgd", keras.optimizers.SGD)],
+)
+def test_optimizers_warm_up_then_decay(name, cls):
+    config = PretrainConfig(optimizer=name, epochs=10, warmup_epochs=2,
+                            learning_rate=0.4)
+    optimizer = make_optimizer(config, steps_per_epoch=10)
+    assert isinstance(optimizer, cls)
+    lr = optimizer._learning_rate  # the schedule itself, not its current value
+    values = [float(keras.ops.convert_to_numpy(lr(step))) for step in (0, 20, 100)]
+    assert values[0] == 0.0
+    np.testing.assert_allclose(values[1], 0.4, rtol=1e-6)
+    assert values[2] < 1e-6
+
+
+def test_raw_pixel_scores_are_far_above_chance_and_far_below_perfect():
+    data = load_image_data("digits")
+    scores = raw_pixel_scores(data)
+    assert 0.15 < scores["knn_accuracy"] < 0.6
+    assert 0.1 < scores["linear_probe_accuracy"] < 0.9
+
+
+def test_time_budget_stops_at_the_end_of_an_epoch():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    budget = TimeBudget(seconds=0.0)
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5,
+                        verbose=0, callbacks=[budget])
+    assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 1
