@@ -61,7 +61,7 @@ def _pipeline_images_per_second(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="cifar_resnet_small")
+    parser.add_argument("--backbone", default="cifar_resnet_tiny")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10)

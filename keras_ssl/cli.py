@@ -18,7 +18,7 @@ import time
 
 # Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
 # default run. KERAS_BACKEND or --backend overrides it.
-DEFAULT_BACKEND = "tensorflow"
+DEFAULT_BACKEND = "torch"
 METHOD_NAMES = ("simclr",)
 
 
@@ -59,7 +59,8 @@ def _parser():
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--backbone", default=None,
-                   help="cifar_resnet_small (default), cifar_resnet18, resnet18")
+                   help="cifar_resnet_tiny (default), cifar_resnet_small, "
+                   "cifar_resnet18, resnet18, resnet50")
     p.add_argument("--optimizer", default=None, help="adamw (default), lars, sgd")
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--temperature", type=float, default=None)
