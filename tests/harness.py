@@ -100,6 +100,21 @@ CASES = [
 ]
 
 
+def _discover_cases():
+    """Methods added later put one `CASE = MethodCase(...)` in a module
+    `tests/models/cases_<method>.py`; they join the harness here."""
+    import importlib.util
+
+    for path in sorted((pathlib.Path(__file__).parent / "models").glob("cases_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        CASES.append(module.CASE)
+
+
+_discover_cases()
+
+
 def case_by_name(name):
     return next(case for case in CASES if case.name == name)
 

@@ -212,6 +212,51 @@ class SSLModel(keras.Model):
         return tuple(views)
 
 
+def clone_as_target(model, input_shape=None, name=None):
+    """A frozen copy of `model` with copied (not shared) weights.
+
+    The target/teacher/key network of momentum methods (MoCo, BYOL, DINO)
+    starts as a copy of the online network and then follows it by EMA. The
+    copy is rebuilt from `get_config()` (functional models, keras-hub
+    backbones, layers such as `MLPHead`), its weights are set from NumPy
+    copies — never the same arrays: JAX donates buffers and would fail with
+    "donate the same buffer twice" — and it is marked non-trainable, which
+    must happen before `compile()`.
+
+    Args:
+        model: a built `keras.Model` or `keras.layers.Layer`.
+        input_shape: the input shape to build a copy of a layer with, when
+            building from config does not build it.
+        name: the copy's name (default: `"target_" + model.name`).
+    """
+    config = model.get_config()
+    config["name"] = name or f"target_{model.name}"
+    target = type(model).from_config(config)
+    if not target.built:
+        if input_shape is None:
+            raise ValueError(
+                f"clone_as_target: {model.name} needs `input_shape` to be built."
+            )
+        target.build(input_shape)
+    target.set_weights([ops.convert_to_numpy(w) for w in model.weights])
+    target.trainable = False
+    return target
+
+
+def cosine_schedule(step, total_steps, start, end):
+    """`end − (end − start)·(cos(π·step/total_steps) + 1)/2`, clipped at the end.
+
+    BYOL's target momentum 1 − (1 − τ_base)(cos(πk/K) + 1)/2 is
+    `cosine_schedule(k, K, τ_base, 1.0)`; DINO uses it for its teacher
+    momentum (0.996 → 1). `step` may be a tensor (e.g. the optimizer's
+    iteration counter), so the schedule runs inside the jitted step.
+    """
+    progress = ops.minimum(
+        ops.cast(step, "float32") / float(max(1, total_steps)), 1.0
+    )
+    return end - (end - start) * (ops.cos(progress * 3.141592653589793) + 1.0) / 2.0
+
+
 def pool_features(features):
     """Global average pooling of feature maps or token sequences.
 

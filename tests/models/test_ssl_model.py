@@ -132,3 +132,34 @@ def test_mirrored_strategy_scales_loss_and_gradients():
     )
     for a, b in zip(mirrored.get_weights(), single.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_clone_as_target_copies_values_not_buffers():
+    from keras_ssl.backbones import CIFARResNetBackbone
+    from keras_ssl.layers import MLPHead
+    from keras_ssl.models import clone_as_target
+
+    backbone = CIFARResNetBackbone((4,), (1,), image_shape=(8, 8, 3))
+    target = clone_as_target(backbone)
+    assert not target.trainable and target.name == f"target_{backbone.name}"
+    for a, b in zip(backbone.weights, target.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    backbone.weights[0].assign(ops.zeros_like(backbone.weights[0]))
+    assert np.any(ops.convert_to_numpy(target.weights[0]) != 0)
+
+    head = MLPHead((4,), 2)
+    head.build((None, 3))
+    head_target = clone_as_target(head, input_shape=(None, 3))
+    assert len(head_target.weights) == len(head.weights)
+    with pytest.raises(ValueError, match="input_shape"):
+        clone_as_target(MLPHead((4,), 2))
+
+
+def test_cosine_schedule_matches_byol_formula():
+    from keras_ssl.models import cosine_schedule
+
+    base, total = 0.996, 100
+    for k in (0, 25, 50, 100, 150):
+        expected = 1 - (1 - base) * (np.cos(np.pi * min(k, total) / total) + 1) / 2
+        got = float(ops.convert_to_numpy(cosine_schedule(k, total, base, 1.0)))
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
