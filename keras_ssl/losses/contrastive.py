@@ -16,6 +16,7 @@ _MASK_VALUE = -1e9
 
 def l2_normalize(x, axis=-1, epsilon=1e-12):
     """Scales `x` to unit L2 norm along `axis` (zero vectors stay zero)."""
+    x = ops.convert_to_tensor(x)
     squared_norm = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * ops.rsqrt(ops.maximum(squared_norm, epsilon))
 
