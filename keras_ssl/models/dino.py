@@ -1,0 +1,575 @@
+"""DINO: self-distillation with no labels (Caron et al., 2021)."""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ssl.layers.dino_head import DINOHead
+from keras_ssl.losses.dino import (
+    dino_loss,
+    teacher_entropy,
+    teacher_temperature_schedule,
+    update_center,
+)
+from keras_ssl.models.ssl_model import (
+    SSLModel,
+    clone_as_target,
+    cosine_schedule,
+    pool_features,
+)
+
+NUM_GLOBAL_CROPS = 2
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class DINO(SSLModel):
+    """DINO (Caron et al., 2021): a student distils a momentum teacher.
+
+    A student g_θs (backbone + `DINOHead`) and a teacher g_θt of the same
+    architecture see different crops of an image. The teacher sees the two
+    global crops, the student every crop (global and local); the student is
+    trained to match the teacher's centred and sharpened output distribution
+    on every other crop, and the teacher is an EMA of the student. The
+    paper's Algorithm 1, which `call`, `compute_loss` and `after_step` follow:
+
+    ```
+    # gs, gt: student and teacher networks
+    # C: center (K)
+    # tps, tpt: student and teacher temperatures
+    # l, m: network and center momentum rates
+    gt.params = gs.params
+    for x in loader:  # load a minibatch x with n samples
+        x1, x2 = augment(x), augment(x)  # random views
+        s1, s2 = gs(x1), gs(x2)  # student output n-by-K
+        t1, t2 = gt(x1), gt(x2)  # teacher output n-by-K
+        loss = H(t1, s2)/2 + H(t2, s1)/2
+        loss.backward()  # back-propagate
+        # student, teacher and center updates
+        update(gs)  # SGD
+        gt.params = l*gt.params + (1-l)*gs.params
+        C = m*C + (1-m)*cat([t1, t2]).mean(dim=0)
+    def H(t, s):
+        t = t.detach()  # stop gradient
+        s = softmax(s / tps, dim=1)
+        t = softmax((t - C) / tpt, dim=1)  # center + sharpen
+        return - (t * log(s)).sum(dim=1).mean()
+    ```
+
+    With multi-crop, H runs over all pairs (teacher global crop, any other
+    student crop) (`keras_ssl.losses.dino.dino_loss`). The student runs each
+    resolution group as one batch (the 2 global crops together, the N local
+    crops together); the teacher runs the 2 global crops as one batch, in
+    inference mode (its batch norm, if any, uses the EMA of the student's
+    moving statistics). The center is updated in `compute_loss` after the
+    loss is computed (the teacher branch carries no gradient); the teacher
+    EMA, with momentum 0.996 → 1 on a cosine schedule of the optimizer's
+    iterations, and the teacher temperature (linear warmup) move in
+    `after_step`. Representations for downstream use are the student
+    backbone's: `model.encoder`.
+
+    Inputs: a tuple of `2 + num_local_crops` image batches in [0, 1], the 2
+    global crops `(B, G, G, C)` first, then the local crops `(B, L, L, C)`,
+    as made by `keras_ssl.data.multicrop.multi_crop_dataset`. The encoder
+    must accept both sizes (e.g. `image_shape=(None, None, 3)`).
+
+    Args:
+        encoder: a `keras.Model` mapping images to features (feature maps
+            and token sequences are average-pooled).
+        output_dim: K, the head's output dimensions (paper: 65,536).
+        hidden_dims: hidden widths of the head's MLP (paper: 2048, 2048).
+        bottleneck_dim: the head's bottleneck (paper: 256).
+        use_batch_norm_in_head: batch norm in the head's MLP (paper: False).
+        norm_last_layer: fix the last layer's weight-norm gain to 1 (paper).
+        num_local_crops: N, the number of local crops (reference code: 8).
+        student_temp: student temperature τs (paper: 0.1).
+        teacher_temp: teacher temperature τt after warmup (paper: 0.04–0.07).
+        warmup_teacher_temp: τt at step 0 (paper: 0.04).
+        warmup_teacher_temp_steps: steps of the linear warmup of τt (paper:
+            30 epochs; 0 = `teacher_temp` from the start).
+        center_momentum: m, the momentum of the center (paper: 0.9).
+        teacher_momentum: l at step 0 (paper: 0.996).
+        final_teacher_momentum: l at `total_steps` (paper: 1).
+        total_steps: length of the cosine schedule of l, in optimizer steps;
+            `None` keeps l at `teacher_momentum`.
+
+    Metrics logged beside the loss: `teacher_entropy`, the mean entropy of
+    the teacher's centred and sharpened distribution (log K under uniform
+    collapse, 0 under one-hot collapse), and `teacher_student_kl`, the mean
+    KL(P_t ‖ P_s) = loss − teacher_entropy (0 under either collapse); see
+    `DINOCollapseMonitor`.
+
+    Example:
+
+    ```python
+    import keras, keras_ssl
+    from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
+    data = keras_ssl.data.load_image_data("digits")
+    crops = multi_crop_dataset(data.x_unlabeled, MultiCropAugmentation(
+        32, 16, num_local_crops=4, local_scale=(0.1, 0.4)), batch_size=128)
+    encoder = keras_ssl.backbones.CIFARResNetBackbone(
+        (32, 64, 128), (1, 1, 1), image_shape=(None, None, 3))
+    model = DINO(encoder, output_dim=1024, hidden_dims=(512, 512),
+                 bottleneck_dim=128, num_local_crops=4, total_steps=1000)
+    model.compile(optimizer=keras.optimizers.AdamW(5e-4))
+    model.fit(crops, epochs=2, callbacks=[DINOCollapseMonitor()])
+    ```
+    """
+
+    def __init__(
+        self,
+        encoder,
+        output_dim=65536,
+        hidden_dims=(2048, 2048),
+        bottleneck_dim=256,
+        use_batch_norm_in_head=False,
+        norm_last_layer=True,
+        num_local_crops=8,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_steps=0,
+        center_momentum=0.9,
+        teacher_momentum=0.996,
+        final_teacher_momentum=1.0,
+        total_steps=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("student_temp", student_temp),
+            ("teacher_temp", teacher_temp),
+            ("warmup_teacher_temp", warmup_teacher_temp),
+        ):
+            if not value > 0:
+                raise ValueError(f"DINO `{name}` must be positive, got {value}.")
+        for name, value in (
+            ("center_momentum", center_momentum),
+            ("teacher_momentum", teacher_momentum),
+            ("final_teacher_momentum", final_teacher_momentum),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"DINO `{name}` must be in [0, 1], got {value}.")
+        if int(num_local_crops) != num_local_crops or num_local_crops < 0:
+            raise ValueError(
+                f"DINO `num_local_crops` must be an int >= 0, got {num_local_crops}."
+            )
+        if int(warmup_teacher_temp_steps) < 0:
+            raise ValueError(
+                "DINO `warmup_teacher_temp_steps` must be >= 0, got "
+                f"{warmup_teacher_temp_steps}."
+            )
+        if total_steps is not None and int(total_steps) < 1:
+            raise ValueError(
+                f"DINO `total_steps` must be >= 1 or None, got {total_steps}."
+            )
+        if int(output_dim) < 1:
+            raise ValueError(f"DINO `output_dim` must be >= 1, got {output_dim}.")
+        self.encoder = encoder
+        self.output_dim = int(output_dim)
+        self.hidden_dims = tuple(int(d) for d in hidden_dims)
+        self.bottleneck_dim = int(bottleneck_dim)
+        self.use_batch_norm_in_head = bool(use_batch_norm_in_head)
+        self.norm_last_layer = bool(norm_last_layer)
+        self.num_local_crops = int(num_local_crops)
+        self.student_temp = float(student_temp)
+        self.teacher_temp = float(teacher_temp)
+        self.warmup_teacher_temp = float(warmup_teacher_temp)
+        self.warmup_teacher_temp_steps = int(warmup_teacher_temp_steps)
+        self.center_momentum = float(center_momentum)
+        self.teacher_momentum = float(teacher_momentum)
+        self.final_teacher_momentum = float(final_teacher_momentum)
+        self.total_steps = None if total_steps is None else int(total_steps)
+
+        self.center = self.add_weight(
+            shape=(self.output_dim,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",  # replicas' batch means → the global mean
+            name="center",
+        )
+        # τt of the next step, moved by `after_step` (a variable, so that it
+        # is saved and the jitted step reads its current value).
+        self.current_teacher_temp = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self._teacher_temp_at(0)),
+            trainable=False,
+            aggregation="only_first_replica",
+            name="current_teacher_temp",
+        )
+        self.head = self.teacher_encoder = self.teacher_head = None
+        outputs = getattr(encoder, "outputs", None) if encoder.built else None
+        if outputs:
+            # A functional encoder (keras-hub backbones, keras.applications,
+            # `CIFARResNetBackbone`) knows its feature width: the head and
+            # the teacher are built now, outside any traced function.
+            self._build_networks(outputs[0].shape[-1])
+        self.add_metric_trackers("teacher_entropy", "teacher_student_kl")
+
+    # --- schedules ------------------------------------------------------------
+    def _teacher_temp_at(self, step):
+        return teacher_temperature_schedule(
+            step,
+            self.warmup_teacher_temp_steps,
+            self.warmup_teacher_temp,
+            self.teacher_temp,
+        )
+
+    def _teacher_momentum_at(self, step):
+        if self.total_steps is None:
+            return self.teacher_momentum
+        return cosine_schedule(
+            step,
+            self.total_steps,
+            self.teacher_momentum,
+            self.final_teacher_momentum,
+        )
+
+    # --- inputs ---------------------------------------------------------------
+    def _check_crop_shapes(self, shapes):
+        """Validates the crops' shapes: count, rank, sizes, batch size."""
+        num_crops = NUM_GLOBAL_CROPS + self.num_local_crops
+        if not isinstance(shapes, (tuple, list)) or not all(
+            isinstance(s, (tuple, list)) for s in shapes
+        ):
+            got = tuple(shapes) if isinstance(shapes, (tuple, list)) else shapes
+            raise ValueError(
+                f"DINO expects a tuple of crops ({NUM_GLOBAL_CROPS} global, then "
+                f"{self.num_local_crops} local), got a single input of shape "
+                f"{got}. Build inputs with "
+                "`keras_ssl.data.multicrop.multi_crop_dataset`."
+            )
+        if len(shapes) != num_crops:
+            raise ValueError(
+                f"DINO expects {NUM_GLOBAL_CROPS} global + {self.num_local_crops} "
+                f"local crops = {num_crops} views per example, got {len(shapes)}."
+            )
+        for i, shape in enumerate(shapes):
+            if len(shape) != 4:
+                raise ValueError(
+                    f"DINO: crop {i} must be a batch of images of rank 4 "
+                    f"(batch, height, width, channels); got shape {tuple(shape)}."
+                )
+            if shape[0] is not None and shape[0] < 2:
+                raise ValueError(
+                    "DINO needs at least 2 images per batch (the center is a "
+                    f"batch statistic); got a batch of {shape[0]}."
+                )
+        groups = (
+            ("global", shapes[:NUM_GLOBAL_CROPS]),
+            ("local", shapes[NUM_GLOBAL_CROPS:]),
+        )
+        for kind, group in groups:
+            for i, shape in enumerate(group):
+                if tuple(shape) != tuple(group[0]):
+                    raise ValueError(
+                        f"DINO: all {kind} crops must have the same shape; "
+                        f"{kind} crop 0 has {tuple(group[0])} and {kind} crop "
+                        f"{i} has {tuple(shape)}."
+                    )
+        first = tuple(shapes[0])
+        for shape in shapes[NUM_GLOBAL_CROPS:]:
+            if (shape[0], shape[3]) != (first[0], first[3]):
+                raise ValueError(
+                    "DINO: local crops must have the same batch size and "
+                    f"channels as the global crops; got {tuple(shape)} and "
+                    f"{first}."
+                )
+        return [tuple(s) for s in shapes]
+
+    def check_crops(self, crops):
+        """Validates the crops, returns `(global_crops, local_crops)`."""
+        if not isinstance(crops, (tuple, list)):
+            self._check_crop_shapes(tuple(getattr(crops, "shape", ())))
+        self._check_crop_shapes([tuple(c.shape) for c in crops])
+        global_crops = self.check_views(crops[:NUM_GLOBAL_CROPS])
+        local_crops = tuple(crops[NUM_GLOBAL_CROPS:])
+        if local_crops:
+            local_crops = self.check_views(local_crops)
+        return global_crops, local_crops
+
+    def _check_encoder_accepts(self, shapes):
+        inputs = getattr(self.encoder, "inputs", None)
+        if not inputs:
+            return
+        expected = tuple(inputs[0].shape)
+        for shape in (shapes[0], shapes[-1]):
+            if len(expected) == 4 and any(
+                e is not None and e != s for e, s in zip(expected[1:], shape[1:])
+            ):
+                raise ValueError(
+                    f"DINO: the encoder takes images of shape {expected} but "
+                    f"the crops have shape {shape}. Build the encoder with a "
+                    "free image size, e.g. `image_shape=(None, None, 3)`, so "
+                    "that it accepts global and local crops."
+                )
+
+    # --- model ----------------------------------------------------------------
+    def _build_networks(self, feature_dim, image_shape=None):
+        """Creates the student head and the teacher (a copy of the student)."""
+        self.head = DINOHead(
+            output_dim=self.output_dim,
+            hidden_dims=self.hidden_dims,
+            bottleneck_dim=self.bottleneck_dim,
+            use_batch_norm=self.use_batch_norm_in_head,
+            norm_last_layer=self.norm_last_layer,
+            name="head",
+        )
+        self.head.build((None, feature_dim))
+        # gt.params = gs.params: copies, frozen before compile().
+        self.teacher_encoder = clone_as_target(
+            self.encoder, image_shape, name=f"teacher_{self.encoder.name}"
+        )
+        self.teacher_head = clone_as_target(
+            self.head, (None, feature_dim), name="teacher_head"
+        )
+
+    def build(self, crops_shape):
+        shapes = self._check_crop_shapes(crops_shape)
+        self._check_encoder_accepts(shapes)
+        if self.head is None:
+            # An encoder without a static graph: built here, eagerly (call
+            # the model on a batch before `fit`: the teacher copies values).
+            if not self.encoder.built:
+                self.encoder.build(shapes[0])
+            feature_dim = self.encoder.compute_output_shape(shapes[0])[-1]
+            self._build_networks(feature_dim, shapes[0])
+        self.built = True
+
+    def student(self, images, training=False):
+        return self.head(self.encode(images, training=training), training=training)
+
+    def teacher(self, images):
+        features = pool_features(self.teacher_encoder(images, training=False))
+        return self.teacher_head(features, training=False)
+
+    def call(self, crops, training=False):
+        """Returns `(student_outputs, teacher_outputs)`: lists of `(B, K)`
+        logits, the student's for every crop (globals first), the teacher's
+        for the global crops."""
+        global_crops, local_crops = self.check_crops(crops)
+        global_batch = ops.concatenate(global_crops, axis=0)
+        student = list(
+            ops.split(self.student(global_batch, training), NUM_GLOBAL_CROPS, 0)
+        )
+        if local_crops:
+            local_batch = ops.concatenate(local_crops, axis=0)
+            student += ops.split(
+                self.student(local_batch, training), len(local_crops), axis=0
+            )
+        teacher = ops.split(
+            ops.stop_gradient(self.teacher(global_batch)), NUM_GLOBAL_CROPS, axis=0
+        )
+        return list(student), list(teacher)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        student, teacher = y_pred
+        temp = ops.convert_to_tensor(self.current_teacher_temp)
+        center = ops.convert_to_tensor(self.center)
+        loss = dino_loss(student, teacher, center, self.student_temp, temp)
+        entropy = teacher_entropy(teacher, center, temp)
+        self.track(teacher_entropy=entropy, teacher_student_kl=loss - entropy)
+        if training:
+            # C = m*C + (1-m)*cat([t1, t2]).mean(dim=0); nothing in the
+            # loss's gradient graph reads the center (teacher branch).
+            self.center.assign(
+                update_center(center, teacher, self.center_momentum)
+            )
+        return loss
+
+    def after_step(self):
+        # The optimizer has counted this step: `iterations` = step + 1.
+        step = ops.cast(self.optimizer.iterations, "float32")
+        # gt.params = l*gt.params + (1-l)*gs.params, l from the schedule at
+        # this step (l = teacher_momentum at the first step, as in DINO).
+        momentum = self._teacher_momentum_at(step - 1.0)
+        self.ema_update(
+            self.teacher_encoder.weights + self.teacher_head.weights,
+            self.encoder.weights + self.head.weights,
+            momentum,
+        )
+        self.current_teacher_temp.assign(self._teacher_temp_at(step))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "output_dim": self.output_dim,
+                "hidden_dims": list(self.hidden_dims),
+                "bottleneck_dim": self.bottleneck_dim,
+                "use_batch_norm_in_head": self.use_batch_norm_in_head,
+                "norm_last_layer": self.norm_last_layer,
+                "num_local_crops": self.num_local_crops,
+                "student_temp": self.student_temp,
+                "teacher_temp": self.teacher_temp,
+                "warmup_teacher_temp": self.warmup_teacher_temp,
+                "warmup_teacher_temp_steps": self.warmup_teacher_temp_steps,
+                "center_momentum": self.center_momentum,
+                "teacher_momentum": self.teacher_momentum,
+                "final_teacher_momentum": self.final_teacher_momentum,
+                "total_steps": self.total_steps,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(
+            config["encoder"]
+        )
+        return cls(**config)
+
+
+class DINOCollapseMonitor(keras.callbacks.Callback):
+    """Warns (and optionally stops training) when DINO's outputs collapse.
+
+    Reads the `teacher_entropy` DINO logs at the end of each epoch and
+    compares it with log K, the entropy of the uniform distribution over the
+    K outputs (paper, figure 7): near log K the outputs collapsed to the
+    uniform distribution (centering without enough sharpening), near 0 one
+    dimension dominates (sharpening without enough centering). It only reads
+    the logs, so it works under every backend (it moves no weights).
+
+    Args:
+        uniform_fraction: collapse to uniform when `entropy ≥ uniform_fraction
+            · log K`.
+        one_hot_fraction: collapse to one-hot when `entropy ≤ one_hot_fraction
+            · log K`.
+        patience: consecutive collapsed epochs before warning/stopping.
+        stop_training: stop `fit` when a collapse is detected.
+        monitor: the logged entropy (default `"teacher_entropy"`).
+        output_dim: K; read from `model.output_dim` when `None`.
+
+    Attributes:
+        collapses: list of `(epoch, kind, entropy)` detected so far, `kind`
+            being `"uniform"` or `"one-hot"`.
+    """
+
+    def __init__(
+        self,
+        uniform_fraction=0.98,
+        one_hot_fraction=0.02,
+        patience=1,
+        stop_training=False,
+        monitor="teacher_entropy",
+        output_dim=None,
+    ):
+        super().__init__()
+        if not 0.0 <= one_hot_fraction < uniform_fraction <= 1.0:
+            raise ValueError(
+                "DINOCollapseMonitor needs 0 <= one_hot_fraction < "
+                f"uniform_fraction <= 1; got {one_hot_fraction} and "
+                f"{uniform_fraction}."
+            )
+        if int(patience) < 1:
+            raise ValueError(f"`patience` must be >= 1, got {patience}.")
+        self.uniform_fraction = float(uniform_fraction)
+        self.one_hot_fraction = float(one_hot_fraction)
+        self.patience = int(patience)
+        self.stop_training = bool(stop_training)
+        self.monitor = monitor
+        self.output_dim = output_dim
+        self.collapses = []
+        self._streak = 0
+
+    def collapse_kind(self, entropy, output_dim):
+        """`"uniform"`, `"one-hot"` or `None` for an entropy over K outputs."""
+        log_k = float(np.log(output_dim))
+        if entropy >= self.uniform_fraction * log_k:
+            return "uniform"
+        if entropy <= self.one_hot_fraction * log_k:
+            return "one-hot"
+        return None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            return
+        output_dim = self.output_dim or getattr(self.model, "output_dim", None)
+        if not output_dim:
+            raise ValueError(
+                "DINOCollapseMonitor needs K: pass `output_dim` or use it with "
+                "a model that has an `output_dim` attribute."
+            )
+        entropy = float(logs[self.monitor])
+        kind = self.collapse_kind(entropy, output_dim)
+        self._streak = self._streak + 1 if kind else 0
+        if kind is None or self._streak < self.patience:
+            return
+        self.collapses.append((epoch, kind, entropy))
+        warnings.warn(
+            f"DINO collapse ({kind}) at epoch {epoch + 1}: teacher entropy "
+            f"{entropy:.4f} nats vs log K = {np.log(output_dim):.4f}. "
+            + (
+                "Uniform outputs: sharpen more (lower teacher_temp) or "
+                "lower center_momentum."
+                if kind == "uniform"
+                else "One dimension dominates: center more or raise "
+                "teacher_temp."
+            ),
+            stacklevel=2,
+        )
+        if self.stop_training:
+            self.model.stop_training = True
+
+
+def build_for_digits(encoder, steps_per_epoch, epochs):
+    """DINO with small-data defaults for the embedded 32×32 digits.
+
+    K = 1024 outputs, a (512, 512) → 128 head, 4 local crops, teacher
+    momentum 0.99 → 1 over the whole run and the teacher temperature warmed
+    up 0.04 → 0.07 over the first 30% of the steps. An encoder built for a
+    fixed image size (e.g. `image_shape=(32, 32, 3)`) is rebuilt with a free
+    size, keeping its weights, so that it takes the 16-pixel local crops.
+    """
+    total_steps = max(1, int(steps_per_epoch) * int(epochs))
+    return DINO(
+        _with_free_image_size(encoder),
+        output_dim=1024,
+        hidden_dims=(512, 512),
+        bottleneck_dim=128,
+        num_local_crops=4,
+        student_temp=0.1,
+        teacher_temp=0.07,
+        warmup_teacher_temp=0.04,
+        warmup_teacher_temp_steps=int(0.3 * total_steps),
+        teacher_momentum=0.99,
+        final_teacher_momentum=1.0,
+        total_steps=total_steps,
+    )
+
+
+def views_for_digits(images, batch_size, seed):
+    """The multi-crop pipeline `build_for_digits` trains on: 2 global crops of
+    32 px (scale 0.4–1) and 4 local crops of 16 px (scale 0.1–0.4), with
+    strong colour jitter and grayscale 0.5 (the digits recipe)."""
+    from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
+
+    augmentation = MultiCropAugmentation(
+        global_size=32,
+        local_size=16,
+        num_local_crops=4,
+        global_scale=(0.4, 1.0),
+        local_scale=(0.1, 0.4),
+        jitter_strength=2.0,
+        grayscale_p=0.5,
+    )
+    return multi_crop_dataset(images, augmentation, batch_size=batch_size, seed=seed)
+
+
+def _with_free_image_size(encoder):
+    """`encoder`, or a copy with `image_shape=(None, None, C)` and its weights."""
+    config = encoder.get_config()
+    shape = config.get("image_shape")
+    if shape is None or len(shape) != 3 or (shape[0] is None and shape[1] is None):
+        return encoder
+    config["image_shape"] = (None, None, shape[2])
+    free = type(encoder).from_config(config)
+    if encoder.built:
+        free.set_weights([ops.convert_to_numpy(w) for w in encoder.weights])
+    return free
