@@ -206,8 +206,8 @@ class SSLModel(keras.Model):
                 )
         if first[0] is not None and first[0] < 2:
             raise ValueError(
-                f"{name} needs at least 2 images per batch (the other images "
-                f"of the batch are the negatives); got a batch of {first[0]}."
+                f"{name} needs at least 2 images per batch (batch statistics "
+                f"and in-batch comparisons need 2); got a batch of {first[0]}."
             )
         return tuple(views)
 
@@ -223,6 +223,10 @@ def clone_as_target(model, input_shape=None, name=None):
     "donate the same buffer twice" — and it is marked non-trainable, which
     must happen before `compile()`.
 
+    Call it on a built model outside `fit` (e.g. in the method's `__init__`
+    when the encoder is a built functional model): under JAX, `fit` builds an
+    unbuilt model while tracing, where weights cannot be copied to NumPy.
+
     Args:
         model: a built `keras.Model` or `keras.layers.Layer`.
         input_shape: the input shape to build a copy of a layer with, when
@@ -231,13 +235,17 @@ def clone_as_target(model, input_shape=None, name=None):
     """
     config = model.get_config()
     config["name"] = name or f"target_{model.name}"
-    target = type(model).from_config(config)
-    if not target.built:
-        if input_shape is None:
-            raise ValueError(
-                f"clone_as_target: {model.name} needs `input_shape` to be built."
-            )
-        target.build(input_shape)
+    if not model.built and input_shape is None:
+        raise ValueError(
+            f"clone_as_target: {model.name} needs `input_shape` to be built."
+        )
+    # A name scope gives the copy's variables their own paths: under torch,
+    # parameters are tracked by path, and a copy whose paths equal the online
+    # network's would replace its entries (its gradients then never reset).
+    with keras.name_scope(config["name"]):
+        target = type(model).from_config(config)
+        if not target.built:
+            target.build(input_shape)
     target.set_weights([ops.convert_to_numpy(w) for w in model.weights])
     target.trainable = False
     return target

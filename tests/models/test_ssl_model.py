@@ -147,6 +147,9 @@ def test_clone_as_target_copies_values_not_buffers():
     backbone.weights[0].assign(np.zeros(backbone.weights[0].shape, "float32"))
     assert np.any(ops.convert_to_numpy(target.weights[0]) != 0)
 
+    paths = [v.path for v in backbone.weights] + [v.path for v in target.weights]
+    assert len(set(paths)) == len(paths), "the copy must not share variable paths"
+
     head = MLPHead((4,), 2)
     head.build((None, 3))
     head_target = clone_as_target(head, input_shape=(None, 3))
