@@ -1,3 +1,15 @@
 """Self-supervised objectives as pure `keras.ops` functions (+ Loss wrappers)."""
 
+from keras_ssl.losses.byol import (
+    byol_loss,
+    cosine_similarity,
+    negative_cosine_similarity,
+    symmetric_byol_loss,
+)
 from keras_ssl.losses.contrastive import NTXentLoss, l2_normalize, nt_xent_loss
+from keras_ssl.losses.dino import (
+    dino_loss,
+    teacher_entropy,
+    teacher_temperature_schedule,
+    update_center,
+)
