@@ -35,13 +35,13 @@ import tensorflow as tf
 
 from keras_ssl.data import augment as aug
 from keras_ssl.data.augment import SeedLike
-from keras_ssl.data.views import multi_view_dataset
+from keras_ssl.data.views import ConfigurableAugmentation, multi_view_dataset
 
 __all__ = ["MultiCropAugmentation", "multi_crop_dataset"]
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class MultiCropAugmentation:
+class MultiCropAugmentation(ConfigurableAugmentation):
     """DINO's multi-crop augmentation, applied to a whole batch at once.
 
     "We construct a set V of different views. This set contains two global
@@ -206,14 +206,6 @@ class MultiCropAugmentation:
             "local_blur_p": self.local_blur_p,
             "solarize_p": self.solarize_p,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> MultiCropAugmentation:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def multi_crop_dataset(

@@ -43,8 +43,23 @@ __all__ = [
 _DATASET_SHUFFLE_BUFFER = 10_000
 
 
+class ConfigurableAugmentation:
+    """Mixin of augmentation policies: `from_config` and a readable repr.
+
+    Subclasses define `get_config()` mirroring their constructor.
+    """
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class SimCLRAugmentation:
+class SimCLRAugmentation(ConfigurableAugmentation):
     """SimCLR's data augmentation, applied to a whole batch at once.
 
     SimCLR (Chen et al., 2020, section 2.1): "In this work, we sequentially
@@ -174,14 +189,6 @@ class SimCLRAugmentation:
             "blur_p": self.blur_p,
             "solarize_p": self.solarize_p,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SimCLRAugmentation:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _is_pair(value: Any) -> bool:

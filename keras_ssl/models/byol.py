@@ -283,14 +283,6 @@ class BYOL(SSLModel):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
-        return cls(**config)
-
 
 def _batch_statistics_in_training(network):
     """Makes a frozen network's batch norm use batch statistics in training.

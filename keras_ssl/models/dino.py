@@ -416,14 +416,6 @@ class DINO(SSLModel):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(
-            config["encoder"]
-        )
-        return cls(**config)
-
 
 class DINOCollapseMonitor(keras.callbacks.Callback):
     """Warns (and optionally stops training) when DINO's outputs collapse.

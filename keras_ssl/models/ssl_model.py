@@ -113,6 +113,17 @@ class SSLModel(keras.Model):
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
         return scale_loss_for_distribution(loss)
 
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the method; a nested, serialised `encoder` is deserialised
+        first (as keras-hub's `Task` does for its backbone)."""
+        config = dict(config)
+        if isinstance(config.get("encoder"), dict):
+            config["encoder"] = keras.saving.deserialize_keras_object(
+                config["encoder"]
+            )
+        return cls(**config)
+
     # --- helpers for methods ------------------------------------------------
     @staticmethod
     def ema_update(target_variables, online_variables, momentum):
