@@ -42,9 +42,9 @@ def main():
     rows = {}
     baseline = None
     for method in args.methods.split(","):
-        config = PretrainConfig(method=method)
-        if args.epochs:
-            config.epochs = args.epochs
+        # Built through the constructor so that --epochs is validated too.
+        overrides = {"epochs": args.epochs} if args.epochs is not None else {}
+        config = PretrainConfig(method=method, **overrides)
         start = time.perf_counter()
         result = pretrain(
             data, config, time_budget=args.budget_minutes * 60, verbose=0,
