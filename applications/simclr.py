@@ -15,66 +15,48 @@ to 224, colour jitter of strength 1.0 with probability 0.8, grayscale 0.2,
 Gaussian blur 0.5.
 """
 
-import argparse
-import dataclasses
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
-def recipe(name):
-    """The `PretrainConfig` of a recipe: 'digits' (default) or 'imagenet'."""
+def digits():
+    """The CLI's default: `keras-ssl pretrain simclr`."""
     from keras_ssl.training import PretrainConfig
 
-    if name == "digits":
-        return PretrainConfig(method="simclr")
-    if name == "imagenet":
-        batch_size = 4096
-        return PretrainConfig(
-            method="simclr",
-            backbone="resnet50",
-            epochs=100,
-            batch_size=batch_size,
-            optimizer="lars",
-            learning_rate=0.3 * batch_size / 256,
-            weight_decay=1e-6,
-            warmup_epochs=10,
-            temperature=0.1,
-            projection_dim=128,
-            crop_scale=(0.08, 1.0),
-            jitter_strength=1.0,
-            grayscale_p=0.2,
-            blur_p=0.5,
-            knn_every=10,
-        )
-    raise ValueError(f"unknown recipe {name!r}: expected 'digits' or 'imagenet'")
+    return PretrainConfig(method="simclr")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default="digits", choices=("digits", "imagenet"))
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--out", default="runs/simclr-application")
-    args = parser.parse_args()
+def imagenet():
+    """The paper's ResNet-50 recipe (batch 4096, LARS, 100 epochs)."""
+    from keras_ssl.training import PretrainConfig
 
-    from keras_ssl import training
-    from keras_ssl.data import load_image_data
+    batch_size = 4096
+    return PretrainConfig(
+        method="simclr",
+        backbone="resnet50",
+        epochs=100,
+        batch_size=batch_size,
+        optimizer="lars",
+        learning_rate=0.3 * batch_size / 256,
+        weight_decay=1e-6,
+        warmup_epochs=10,
+        temperature=0.1,
+        projection_dim=128,
+        crop_scale=(0.08, 1.0),
+        jitter_strength=1.0,
+        grayscale_p=0.2,
+        blur_p=0.5,
+        knn_every=10,
+    )
 
-    config = recipe(args.recipe)
-    if args.epochs:
-        config = dataclasses.replace(config, epochs=args.epochs)
-    image_size = 224 if args.recipe == "imagenet" else None
-    data = load_image_data(args.dataset, image_size=image_size, data_dir=args.data_dir)
-    result = training.pretrain(data, config)
-    os.makedirs(args.out, exist_ok=True)
-    result.encoder.save(os.path.join(args.out, "encoder.keras"))
-    if hasattr(result.encoder, "save_to_preset"):
-        result.encoder.save_to_preset(os.path.join(args.out, "encoder_preset"))
-    print("pretrained:", result.scores, "random init:", result.random_init_scores)
+
+RECIPES = {"digits": digits, "imagenet": imagenet}
 
 
 if __name__ == "__main__":
-    main()
+    from run_recipe import main
+
+    main(RECIPES, "simclr")

@@ -1,6 +1,7 @@
 """Representation quality on the embedded digits: method × (k-NN, linear probe).
 
-    python benchmarks/quality.py [--methods simclr] [--epochs N] [--json out.json]
+    python benchmarks/quality.py [--methods simclr,moco,byol,dino] [--epochs N]
+                                 [--budget-minutes 10] [--json out.json]
 
 Each method pretrains the same backbone on the unlabelled pool with the CLI's
 default recipe (`keras_ssl.training.PretrainConfig`), on whatever backend
@@ -25,11 +26,15 @@ os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
 
 def main():
     from keras_ssl.data import load_image_data
-    from keras_ssl.models import METHODS
-    from keras_ssl.training import PretrainConfig, pretrain, raw_pixel_scores
+    from keras_ssl.training import (
+        RECIPES,
+        PretrainConfig,
+        pretrain,
+        raw_pixel_scores,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(RECIPES))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--budget-minutes", type=float, default=10.0,
                         help="training stops at the end of the epoch past this")

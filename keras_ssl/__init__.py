@@ -6,7 +6,8 @@ One definition of each method trains under TensorFlow, JAX and PyTorch with
 Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
 backend before Keras is imported:
 
-    keras_ssl.models      SSLModel (the shared trainer), SimCLR
+    keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
+                          BYOL, DINO
     keras_ssl.losses      nt_xent_loss, ...
     keras_ssl.layers      MLPHead
     keras_ssl.backbones   CIFARResNetBackbone
@@ -36,6 +37,10 @@ _SUBMODULES = (
 _NAMES = {
     "SSLModel": "models",
     "SimCLR": "models",
+    "MoCo": "models",
+    "MoCoV3": "models",
+    "BYOL": "models",
+    "DINO": "models",
     "CIFARResNetBackbone": "backbones",
     "LARS": "optimizers",
 }

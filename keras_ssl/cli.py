@@ -1,6 +1,6 @@
 """The `keras-ssl` command line.
 
-    keras-ssl pretrain simclr [--dataset digits|tfds:NAME|folder:PATH]
+    keras-ssl pretrain simclr|moco|byol|dino [--dataset digits|tfds:NAME|folder:PATH]
                               [--epochs N] [--backbone NAME] [--out DIR]
                               [--backend tensorflow|jax|torch]
 
@@ -19,7 +19,9 @@ import time
 # Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
 # default run. KERAS_BACKEND or --backend overrides it.
 DEFAULT_BACKEND = "torch"
-METHOD_NAMES = ("simclr",)
+# The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
+# here so that parsing the arguments imports no Keras.
+METHOD_NAMES = ("simclr", "moco", "byol", "dino")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +65,8 @@ def _parser():
                    "cifar_resnet18, resnet18, resnet50")
     p.add_argument("--optimizer", default=None, help="adamw (default), lars, sgd")
     p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=None,
+                   help="simclr (default 0.5) and moco (default 0.2) only")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--knn-every", type=int, default=None,
                    help="online k-NN every N epochs")

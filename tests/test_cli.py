@@ -35,6 +35,33 @@ def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
     assert encoder.output.shape[-1] == 64
 
 
+@pytest.mark.parametrize("method", ["moco", "byol", "dino"])
+def test_every_method_pretrains_exports_and_reports(method, tmp_path, capsys):
+    out = tmp_path / method
+    tiny = [*TINY]
+    tiny[tiny.index("--epochs") + 1] = "1"
+    assert cli.main(["pretrain", method, "--out", str(out), *tiny]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["scores"]) == {method, "random_init", "raw_pixels"}
+    assert (out / "encoder_preset" / "config.json").exists()
+
+    import keras
+
+    reloaded = keras.saving.load_model(out / "model.keras")
+    assert type(reloaded).__name__.lower().startswith(method)
+
+
+def test_method_names_match_the_engine():
+    from keras_ssl.training import RECIPES
+
+    assert cli.METHOD_NAMES == tuple(RECIPES)
+
+
+def test_temperature_of_a_method_without_one(capsys):
+    message = _error(["pretrain", "byol", "--temperature", "0.1"], capsys)
+    assert "temperature applies to simclr and moco" in message
+
+
 def _error(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         code = cli.main(args)

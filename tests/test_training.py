@@ -24,6 +24,8 @@ from keras_ssl.training import (
         ({"optimizer": "adagrad"}, "unknown optimizer"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
+        ({"method": "dino", "temperature": 0.1}, "simclr and moco"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
     ],
 )
 def test_config_validation(kwargs, message):

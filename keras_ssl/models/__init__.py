@@ -2,15 +2,23 @@
 
 from keras_ssl.models.byol import BYOL
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
+from keras_ssl.models.moco import MoCo, MoCoV3
 from keras_ssl.models.simclr import SimCLR
 from keras_ssl.models.ssl_model import (
     SSLModel,
     clone_as_target,
     cosine_schedule,
     pool_features,
+    use_batch_statistics,
 )
 
-# Method name → class, for the methods the CLI and the pretraining engine
-# (keras_ssl.training) can run end to end. BYOL and DINO pass the shared
-# harness but are not wired into the engine yet.
-METHODS = {"simclr": SimCLR}
+# Method name → class, every method of the library. The shared harness
+# (tests/harness.py) checks that each has a case; `keras_ssl.training.RECIPES`
+# holds those the CLI and the quality benchmark run end to end.
+METHODS = {
+    "simclr": SimCLR,
+    "moco": MoCo,
+    "mocov3": MoCoV3,
+    "byol": BYOL,
+    "dino": DINO,
+}

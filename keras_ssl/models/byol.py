@@ -11,6 +11,7 @@ from keras_ssl.models.ssl_model import (
     clone_as_target,
     cosine_schedule,
     pool_features,
+    use_batch_statistics,
 )
 
 
@@ -93,9 +94,9 @@ class BYOL(SSLModel):
     from keras_ssl.models.byol import BYOL, paper_augmentations
     data = keras_ssl.data.load_image_data("digits")
     views = keras_ssl.data.multi_view_dataset(
-        data.x_unlabeled, paper_augmentations(32), batch_size=128)
+        data.x_unlabeled, paper_augmentations(16), batch_size=128)
     encoder = keras_ssl.backbones.CIFARResNetBackbone(
-        (32, 64, 128), (1, 1, 1), image_shape=(32, 32, 3))
+        (32, 64, 128), (1, 1, 1), image_shape=(16, 16, 3))
     epochs, steps = 10, len(data.x_unlabeled) // 128
     model = BYOL(encoder, total_steps=epochs * steps, base_momentum=0.99,
                  projection_dim=128, projection_hidden_dims=(512,),
@@ -198,7 +199,7 @@ class BYOL(SSLModel):
             self.projector, (None, feature_dim), name="target_projector"
         )
         for network in (self.target_encoder, self.target_projector):
-            _batch_statistics_in_training(network)
+            use_batch_statistics(network)
 
     def call(self, views, training=False):
         v1, v2 = self.check_views(views, num_views=2)
@@ -284,24 +285,9 @@ class BYOL(SSLModel):
         return config
 
 
-def _batch_statistics_in_training(network):
-    """Makes a frozen network's batch norm use batch statistics in training.
-
-    A Keras `BatchNormalization` with `trainable=False` runs in inference mode
-    (moving statistics) even when called with `training=True`. BYOL's target
-    normalises with the batch's statistics, so each batch-norm layer is marked
-    trainable again while its variables (scale, offset, moving statistics)
-    stay non-trainable: no optimizer sees them, and under `training=True` the
-    layer normalises with batch statistics and updates its moving ones.
-    """
-    for layer in network._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = True
-            for variable in layer.weights:
-                variable.trainable = False
-
-
-def paper_augmentations(image_size, crop_scale=(0.08, 1.0), **kwargs):
+def paper_augmentations(
+    image_size, crop_scale=(0.08, 1.0), blur_p=(1.0, 0.1), **kwargs
+):
     """BYOL's two asymmetric augmentations, for `multi_view_dataset`.
 
     BYOL (appendix B, table 6) uses SimCLR's augmentations with a different
@@ -311,6 +297,9 @@ def paper_augmentations(image_size, crop_scale=(0.08, 1.0), **kwargs):
     Args:
         image_size: output side of the views.
         crop_scale: `(min, max)` area fraction of the random resized crop.
+        blur_p: blur probability of each view. The paper's σ of 0.1–2 px is
+            for 224-px images; on tiny images it wipes out the content, so
+            small-image recipes pass `(0.0, 0.0)`.
         **kwargs: other `SimCLRAugmentation` arguments, for both views.
 
     Returns:
@@ -321,18 +310,20 @@ def paper_augmentations(image_size, crop_scale=(0.08, 1.0), **kwargs):
     kwargs.setdefault("grayscale_p", 0.2)
     return [
         SimCLRAugmentation(
-            image_size, crop_scale=crop_scale, blur_p=1.0, solarize_p=0.0,
-            **kwargs,
+            image_size, crop_scale=crop_scale, blur_p=blur_p[0],
+            solarize_p=0.0, **kwargs,
         ),
         SimCLRAugmentation(
-            image_size, crop_scale=crop_scale, blur_p=0.1, solarize_p=0.2,
-            **kwargs,
+            image_size, crop_scale=crop_scale, blur_p=blur_p[1],
+            solarize_p=0.2, **kwargs,
         ),
     ]
 
 
-def build_for_digits(encoder, steps_per_epoch, epochs):
+def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
     """A BYOL for short CPU runs on the embedded digits (64-d encoders).
+
+    `overrides` replace any of the defaults below (constructor arguments).
 
     τ_base 0.99 instead of 0.996: over a few thousand steps the paper's value
     would leave the target almost frozen at its random initialisation. Heads
@@ -345,11 +336,11 @@ def build_for_digits(encoder, steps_per_epoch, epochs):
             "build_for_digits needs steps_per_epoch >= 1 and epochs >= 1, got "
             f"{steps_per_epoch} and {epochs}."
         )
-    return BYOL(
-        encoder,
+    kwargs = dict(
         total_steps=steps_per_epoch * epochs,
         projection_dim=64,
         projection_hidden_dims=(256,),
         prediction_hidden_dims=(256,),
         base_momentum=0.99,
     )
+    return BYOL(encoder, **{**kwargs, **overrides})

@@ -107,7 +107,7 @@ class DINO(SSLModel):
     from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
     data = keras_ssl.data.load_image_data("digits")
     crops = multi_crop_dataset(data.x_unlabeled, MultiCropAugmentation(
-        32, 16, num_local_crops=4, local_scale=(0.1, 0.4)), batch_size=128)
+        16, 8, num_local_crops=4, local_scale=(0.1, 0.4)), batch_size=128)
     encoder = keras_ssl.backbones.CIFARResNetBackbone(
         (32, 64, 128), (1, 1, 1), image_shape=(None, None, 3))
     model = DINO(encoder, output_dim=1024, hidden_dims=(512, 512),
@@ -510,18 +510,19 @@ class DINOCollapseMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def build_for_digits(encoder, steps_per_epoch, epochs):
-    """DINO with small-data defaults for the embedded 32×32 digits.
+def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
+    """DINO with small-data defaults for the embedded digits.
 
     K = 1024 outputs, a (512, 512) → 128 head, 4 local crops, teacher
     momentum 0.99 → 1 over the whole run and the teacher temperature warmed
     up 0.04 → 0.07 over the first 30% of the steps. An encoder built for a
     fixed image size (e.g. `image_shape=(32, 32, 3)`) is rebuilt with a free
-    size, keeping its weights, so that it takes the 16-pixel local crops.
+    size, keeping its weights, so that it takes local crops smaller than its
+    global ones. `overrides` replace any of these defaults (constructor
+    arguments).
     """
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
-    return DINO(
-        _with_free_image_size(encoder),
+    kwargs = dict(
         output_dim=1024,
         hidden_dims=(512, 512),
         bottleneck_dim=128,
@@ -534,17 +535,19 @@ def build_for_digits(encoder, steps_per_epoch, epochs):
         final_teacher_momentum=1.0,
         total_steps=total_steps,
     )
+    return DINO(_with_free_image_size(encoder), **{**kwargs, **overrides})
 
 
-def views_for_digits(images, batch_size, seed):
+def views_for_digits(images, batch_size, seed, image_size=32):
     """The multi-crop pipeline `build_for_digits` trains on: 2 global crops of
-    32 px (scale 0.4–1) and 4 local crops of 16 px (scale 0.1–0.4), with
-    strong colour jitter and grayscale 0.5 (the digits recipe)."""
+    `image_size` px (scale 0.4–1) and 4 local crops of half that side (scale
+    0.1–0.4), with strong colour jitter and grayscale 0.5 (the digits
+    recipe)."""
     from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
 
     augmentation = MultiCropAugmentation(
-        global_size=32,
-        local_size=16,
+        global_size=int(image_size),
+        local_size=max(1, int(image_size) // 2),
         num_local_crops=4,
         global_scale=(0.4, 1.0),
         local_scale=(0.1, 0.4),

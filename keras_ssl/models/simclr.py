@@ -49,9 +49,9 @@ class SimCLR(SSLModel):
     import keras, keras_ssl
     data = keras_ssl.data.load_image_data("digits")
     views = keras_ssl.data.multi_view_dataset(
-        data.x_unlabeled, keras_ssl.data.SimCLRAugmentation(32), batch_size=128)
+        data.x_unlabeled, keras_ssl.data.SimCLRAugmentation(16), batch_size=128)
     encoder = keras_ssl.backbones.CIFARResNetBackbone(
-        (32, 64, 128), (1, 1, 1), image_shape=(32, 32, 3))
+        (32, 64, 128), (1, 1, 1), image_shape=(16, 16, 3))
     model = keras_ssl.models.SimCLR(encoder, temperature=0.5)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(views, epochs=2)

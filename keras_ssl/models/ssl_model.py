@@ -292,3 +292,21 @@ def pool_features(features):
         "The encoder must return features of rank 2, 3 or 4; got shape "
         f"{tuple(features.shape)}."
     )
+
+
+def use_batch_statistics(network):
+    """Makes a frozen network's batch norm use batch statistics in training.
+
+    A Keras `BatchNormalization` with `trainable=False` runs in inference mode
+    (moving statistics) even when called with `training=True`. Target
+    networks (BYOL's target, MoCo's key encoder) normalise with the batch's
+    statistics, as in the papers' code, so each batch-norm layer is marked
+    trainable again while its variables (scale, offset, moving statistics)
+    stay non-trainable: no optimizer sees them, and under `training=True` the
+    layer normalises with batch statistics and updates its moving ones.
+    """
+    for layer in network._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = True
+            for variable in layer.weights:
+                variable.trainable = False

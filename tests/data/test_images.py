@@ -102,7 +102,7 @@ def _check(data, image_shape, num_classes):
 
 def test_digits_default():
     data = load_image_data()
-    _check(data, (32, 32, 3), 10)
+    _check(data, (16, 16, 3), 10)
     assert data.name == "digits"
     assert (len(data.x_unlabeled), len(data.x_train), len(data.x_test)) == (5384, 1346, 451)
     assert data.class_names == [str(d) for d in range(10)]
