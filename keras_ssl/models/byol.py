@@ -162,23 +162,13 @@ class BYOL(SSLModel):
 
         self.projector = self.predictor = None
         self.target_encoder = self.target_projector = None
-        if encoder.built and getattr(encoder, "inputs", None):
-            # A functional encoder (keras-hub backbones, keras.applications)
-            # knows its feature width: build now, outside any traced
-            # function, since the target copies the online weights' values.
-            self._build_networks(encoder.output_shape[-1])
+        self.build_networks_early()
 
     def build(self, views_shape):
-        image_shape = self.view_shape(views_shape)
-        if self.target_encoder is None:
-            # Other encoders: call the model on a batch before `fit`.
-            if not self.encoder.built:
-                self.encoder.build(image_shape)
-            feature_shape = self.encoder.compute_output_shape(image_shape)
-            self._build_networks(feature_shape[-1])
+        self.build_networks_late(self.view_shape(views_shape))
         self.built = True
 
-    def _build_networks(self, feature_dim):
+    def build_networks(self, feature_dim, image_shape=None):
         self.projector = MLPHead(
             self.projection_hidden_dims, self.projection_dim, name="projector"
         )
@@ -193,7 +183,7 @@ class BYOL(SSLModel):
         # silently unregister the online encoder's (never zeroed gradients).
         with keras.name_scope("target_encoder"):
             self.target_encoder = clone_as_target(
-                self.encoder, name="target_encoder"
+                self.encoder, image_shape, name="target_encoder"
             )
         self.target_projector = clone_as_target(
             self.projector, (None, feature_dim), name="target_projector"
@@ -258,16 +248,12 @@ class BYOL(SSLModel):
         )
         self.tau.assign(tau)
         self.target_step.assign(iterations)
-        target, online = self._ema_pairs()
+        target, online = self.parameter_pairs(
+            (self.target_encoder, self.target_projector),
+            (self.encoder, self.projector),
+        )
         # τ = 1 leaves ξ exactly as it is after a micro-batch.
         self.ema_update(target, online, ops.where(stepped, tau, 1.0))
-
-    def _ema_pairs(self):
-        """(ξ, θ) pairs: the target's parameters and their online twins."""
-        online = self.encoder.weights + self.projector.weights
-        target = self.target_encoder.weights + self.target_projector.weights
-        pairs = [(t, o) for t, o in zip(target, online) if o.trainable]
-        return [t for t, _ in pairs], [o for _, o in pairs]
 
     def get_config(self):
         config = super().get_config()

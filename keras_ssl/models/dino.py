@@ -18,6 +18,7 @@ from keras_ssl.models.ssl_model import (
     clone_as_target,
     cosine_schedule,
     pool_features,
+    use_batch_statistics,
 )
 
 NUM_GLOBAL_CROPS = 2
@@ -60,9 +61,10 @@ class DINO(SSLModel):
     With multi-crop, H runs over all pairs (teacher global crop, any other
     student crop) (`keras_ssl.losses.dino.dino_loss`). The student runs each
     resolution group as one batch (the 2 global crops together, the N local
-    crops together); the teacher runs the 2 global crops as one batch, in
-    inference mode (its batch norm, if any, uses the EMA of the student's
-    moving statistics). The center is updated in `compute_loss` after the
+    crops together); the teacher runs the 2 global crops as one batch and,
+    as in DINO's code, normalises with batch statistics (its batch-norm
+    scales and offsets are EMAs of the student's, its moving statistics its
+    own). The center is updated in `compute_loss` after the
     loss is computed (the teacher branch carries no gradient); the teacher
     EMA, with momentum 0.996 → 1 on a cosine schedule of the optimizer's
     iterations, and the teacher temperature (linear warmup) move in
@@ -199,12 +201,7 @@ class DINO(SSLModel):
             name="current_teacher_temp",
         )
         self.head = self.teacher_encoder = self.teacher_head = None
-        outputs = getattr(encoder, "outputs", None) if encoder.built else None
-        if outputs:
-            # A functional encoder (keras-hub backbones, keras.applications,
-            # `CIFARResNetBackbone`) knows its feature width: the head and
-            # the teacher are built now, outside any traced function.
-            self._build_networks(outputs[0].shape[-1])
+        self.build_networks_early()
         self.add_metric_trackers("teacher_entropy", "teacher_student_kl")
 
     # --- schedules ------------------------------------------------------------
@@ -306,7 +303,7 @@ class DINO(SSLModel):
                 )
 
     # --- model ----------------------------------------------------------------
-    def _build_networks(self, feature_dim, image_shape=None):
+    def build_networks(self, feature_dim, image_shape=None):
         """Creates the student head and the teacher (a copy of the student)."""
         self.head = DINOHead(
             output_dim=self.output_dim,
@@ -324,25 +321,25 @@ class DINO(SSLModel):
         self.teacher_head = clone_as_target(
             self.head, (None, feature_dim), name="teacher_head"
         )
+        # The teacher normalises with batch statistics, as in DINO's code
+        # (its teacher stays in training mode); its batch-norm scales and
+        # offsets follow the student's by EMA, its moving statistics its own
+        # forward passes.
+        for network in (self.teacher_encoder, self.teacher_head):
+            use_batch_statistics(network)
 
     def build(self, crops_shape):
         shapes = self._check_crop_shapes(crops_shape)
         self._check_encoder_accepts(shapes)
-        if self.head is None:
-            # An encoder without a static graph: built here, eagerly (call
-            # the model on a batch before `fit`: the teacher copies values).
-            if not self.encoder.built:
-                self.encoder.build(shapes[0])
-            feature_dim = self.encoder.compute_output_shape(shapes[0])[-1]
-            self._build_networks(feature_dim, shapes[0])
+        self.build_networks_late(shapes[0])
         self.built = True
 
     def student(self, images, training=False):
         return self.head(self.encode(images, training=training), training=training)
 
-    def teacher(self, images):
-        features = pool_features(self.teacher_encoder(images, training=False))
-        return self.teacher_head(features, training=False)
+    def teacher(self, images, training=False):
+        features = pool_features(self.teacher_encoder(images, training=training))
+        return self.teacher_head(features, training=training)
 
     def call(self, crops, training=False):
         """Returns `(student_outputs, teacher_outputs)`: lists of `(B, K)`
@@ -359,7 +356,9 @@ class DINO(SSLModel):
                 self.student(local_batch, training), len(local_crops), axis=0
             )
         teacher = ops.split(
-            ops.stop_gradient(self.teacher(global_batch)), NUM_GLOBAL_CROPS, axis=0
+            ops.stop_gradient(self.teacher(global_batch, training)),
+            NUM_GLOBAL_CROPS,
+            axis=0,
         )
         return list(student), list(teacher)
 
@@ -386,11 +385,10 @@ class DINO(SSLModel):
         # gt.params = l*gt.params + (1-l)*gs.params, l from the schedule at
         # this step (l = teacher_momentum at the first step, as in DINO).
         momentum = self._teacher_momentum_at(step - 1.0)
-        self.ema_update(
-            self.teacher_encoder.weights + self.teacher_head.weights,
-            self.encoder.weights + self.head.weights,
-            momentum,
+        teacher, student = self.parameter_pairs(
+            (self.teacher_encoder, self.teacher_head), (self.encoder, self.head)
         )
+        self.ema_update(teacher, student, momentum)
         self.current_teacher_temp.assign(self._teacher_temp_at(step))
 
     def get_config(self):

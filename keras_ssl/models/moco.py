@@ -82,14 +82,6 @@ class _MomentumContrast(SSLModel):
         )
         self.projector = self.key_encoder = self.key_projector = None
 
-    def _maybe_build_now(self):
-        if self.encoder.built and getattr(self.encoder, "inputs", None):
-            # A functional encoder (keras-hub backbones, keras.applications,
-            # `CIFARResNetBackbone`) knows its feature width: build now,
-            # outside any traced function, since the key network copies the
-            # query network's values.
-            self._build_networks(self.encoder.output_shape[-1])
-
     # --- networks -------------------------------------------------------------
     def _make_projector(self):
         raise NotImplementedError
@@ -97,13 +89,15 @@ class _MomentumContrast(SSLModel):
     def _build_heads(self, feature_dim):
         """Builds heads beyond the projector (MoCo v3's predictor)."""
 
-    def _build_networks(self, feature_dim):
+    def build_networks(self, feature_dim, image_shape=None):
         self.projector = self._make_projector()
         self.projector.build((None, feature_dim))
         self._build_heads(feature_dim)
         # θk ← θq at the start: copies of the values (with variable paths of
         # their own), frozen before compile().
-        self.key_encoder = clone_as_target(self.encoder, name="key_encoder")
+        self.key_encoder = clone_as_target(
+            self.encoder, image_shape, name="key_encoder"
+        )
         self.key_projector = clone_as_target(
             self.projector, (None, feature_dim), name="key_projector"
         )
@@ -114,13 +108,7 @@ class _MomentumContrast(SSLModel):
             use_batch_statistics(network)
 
     def build(self, views_shape):
-        image_shape = self.view_shape(views_shape)
-        if self.key_encoder is None:
-            # Other encoders: call the model on a batch before `fit`.
-            if not self.encoder.built:
-                self.encoder.build(image_shape)
-            feature_shape = self.encoder.compute_output_shape(image_shape)
-            self._build_networks(feature_shape[-1])
+        self.build_networks_late(self.view_shape(views_shape))
         self.built = True
 
     def query_features(self, images, training=False):
@@ -150,15 +138,10 @@ class _MomentumContrast(SSLModel):
         m = ops.where(stepped, self.momentum_at(iterations - 1), 1.0)
         self.target_step.assign(iterations)
         # θk ← m·θk + (1 − m)·θq; m = 1 leaves θk as is after a micro-batch.
-        target, online = self._ema_pairs()
+        target, online = self.parameter_pairs(
+            (self.key_encoder, self.key_projector), (self.encoder, self.projector)
+        )
         self.ema_update(target, online, m)
-
-    def _ema_pairs(self):
-        """(θk, θq) pairs: the key network's parameters and their query twins."""
-        online = self.encoder.weights + self.projector.weights
-        target = self.key_encoder.weights + self.key_projector.weights
-        pairs = [(t, o) for t, o in zip(target, online) if o.trainable]
-        return [t for t, _ in pairs], [o for _, o in pairs]
 
     # --- metrics --------------------------------------------------------------
     def _track_similarities(self, queries, keys, negative_similarity):
@@ -394,7 +377,7 @@ class MoCo(_MomentumContrast):
             aggregation="only_first_replica",
             name="queue_pointer",
         )
-        self._maybe_build_now()
+        self.build_networks_early()
 
     def _make_projector(self):
         return MLPHead(
@@ -616,7 +599,7 @@ class MoCoV3(_MomentumContrast):
         )
         self.prediction_hidden_dims = tuple(int(d) for d in prediction_hidden_dims)
         self.predictor = None
-        self._maybe_build_now()
+        self.build_networks_early()
 
     def _make_projector(self):
         return MLPHead(

@@ -146,6 +146,59 @@ class SSLModel(keras.Model):
             online_value = ops.stop_gradient(ops.cast(online, target.dtype))
             target.assign(m * target + (1.0 - m) * online_value)
 
+    @staticmethod
+    def parameter_pairs(target_networks, online_networks):
+        """`(targets, onlines)`: the target copies of the online networks'
+        trainable parameters, in matching order, for `ema_update`.
+
+        Only what the optimizer trains moves by EMA (kernels, biases,
+        batch-norm scales and offsets); a target that normalises with batch
+        statistics keeps its moving statistics from its own forward passes,
+        as in the papers' code (PyTorch's `parameters()` leaves out buffers).
+        """
+        targets = [w for n in target_networks for w in n.weights]
+        onlines = [w for n in online_networks for w in n.weights]
+        pairs = [(t, o) for t, o in zip(targets, onlines) if o.trainable]
+        return [t for t, _ in pairs], [o for _, o in pairs]
+
+    # --- heads and target copies, built from the encoder's feature width ----
+    def build_networks(self, feature_dim, image_shape=None):
+        """Creates the method's heads and target copies around `encoder`.
+
+        Methods with a momentum target override it; it runs once, from
+        `build_networks_early` (constructor) or `build_networks_late`
+        (`build`), whichever first knows the encoder's feature width.
+        """
+        raise NotImplementedError
+
+    @property
+    def networks_built(self):
+        return getattr(self, "_networks_built", False)
+
+    def build_networks_early(self):
+        """Builds the networks now if the encoder is a functional model.
+
+        A functional encoder (keras-hub backbones, keras.applications,
+        `CIFARResNetBackbone`) knows its feature width, so the target copies
+        are made in the constructor, outside any traced function, with the
+        online weights' values.
+        """
+        outputs = getattr(self.encoder, "outputs", None) if self.encoder.built else None
+        if outputs and not self.networks_built:
+            self.build_networks(outputs[0].shape[-1])
+            self._networks_built = True
+
+    def build_networks_late(self, image_shape):
+        """Builds the networks from `build()` for other encoders (call the
+        model on a batch before `fit`: the copies take the values)."""
+        if self.networks_built:
+            return
+        if not self.encoder.built:
+            self.encoder.build(image_shape)
+        feature_dim = self.encoder.compute_output_shape(image_shape)[-1]
+        self.build_networks(feature_dim, image_shape)
+        self._networks_built = True
+
     def add_metric_trackers(self, *names):
         """Creates mean trackers whose values appear in the `fit` history."""
         if not hasattr(self, "_trackers"):

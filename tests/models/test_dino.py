@@ -29,6 +29,16 @@ def _weights(variables):
     return [_np(w).copy() for w in variables]
 
 
+def _parameters(model):
+    """(teacher, student): the student's trainable parameters and their
+    teacher copies, the pairs the EMA moves (not batch-norm statistics)."""
+    teacher = model.teacher_encoder.weights + model.teacher_head.weights
+    student = model.encoder.weights + model.head.weights
+    pairs = [(t, s) for t, s in zip(teacher, student) if s.trainable]
+    assert pairs and len(teacher) == len(student)
+    return [t for t, _ in pairs], [s for _, s in pairs]
+
+
 def _one_step(model, inputs, lr=0.1):
     model.compile(optimizer=keras.optimizers.SGD(lr), jit_compile=JIT_COMPILE)
     return model.fit(x=inputs, batch_size=16, epochs=1, verbose=0, shuffle=False)
@@ -47,9 +57,16 @@ def stepped(small_images):
     )}
     model.center.assign(np.random.default_rng(0).normal(size=32).astype("float32"))
     before["center"] = _np(model.center).copy()
-    _, teacher_out = model(inputs, training=False)
+    # The teacher normalises with batch statistics in training: its outputs
+    # there do not depend on its moving statistics.
+    _, teacher_out = model(inputs, training=True)
     before["batch_mean"] = np.concatenate([_np(t) for t in teacher_out]).mean(axis=0)
-    before["teacher"] = _weights(teacher_vars)
+    before["teacher"] = _weights(_parameters(model)[0])
+    bn = next(
+        layer for layer in model.teacher_encoder.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    before["teacher_moving_mean"] = _np(bn.moving_mean).copy()
     before["temp"] = float(_np(model.current_teacher_temp))
     history = _one_step(model, inputs)
     return model, inputs, before, history
@@ -68,6 +85,7 @@ def test_one_step_moves_teacher_by_ema_center_and_temperature(stepped):
     assert before["temp"] == pytest.approx(0.04)
 
     assert int(_np(model.optimizer.iterations)) == 1
+    teacher_vars, student_vars = _parameters(model)
     student_after = _weights(student_vars)
     # θt ← l·θt + (1 − l)·θs with l = 0.99 at the first step.
     for t0, s1, t1 in zip(before["teacher"], student_after, teacher_vars):
@@ -75,6 +93,13 @@ def test_one_step_moves_teacher_by_ema_center_and_temperature(stepped):
     assert any(
         not np.allclose(t0, _np(t1)) for t0, t1 in zip(before["teacher"], teacher_vars)
     )
+    # The teacher normalised with batch statistics (as DINO's code, whose
+    # teacher stays in training mode), which its moving statistics track.
+    bn = next(
+        layer for layer in model.teacher_encoder.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert not np.array_equal(_np(bn.moving_mean), before["teacher_moving_mean"])
     # C ← m·C + (1 − m)·mean of the teacher outputs of the batch.
     m = model.center_momentum
     assert m == 0.5
@@ -95,11 +120,11 @@ def test_momentum_follows_the_cosine_schedule_to_one(small_images):
     model(inputs)
     model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=JIT_COMPILE)
     model.fit(x=inputs, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    teacher_vars = model.teacher_encoder.weights + model.teacher_head.weights
+    teacher_vars, student_vars = _parameters(model)
     before = _weights(teacher_vars)
     # Step 2 of 2: l = 1 − 0.5·(cos(π/2) + 1)/2 = 0.75; a third step: l = 1.
     model.fit(x=inputs, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    student = _weights(model.encoder.weights + model.head.weights)
+    student = _weights(student_vars)
     for t0, s1, t1 in zip(before, student, teacher_vars):
         np.testing.assert_allclose(_np(t1), 0.75 * t0 + 0.25 * s1, rtol=1e-5, atol=1e-6)
     before = _weights(teacher_vars)

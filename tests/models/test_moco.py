@@ -201,6 +201,40 @@ def test_queue_holds_earlier_keys_in_order_and_wraps_around(small_images):
     assert int(_np(model.queue_pointer)) == B
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.distribute only"
+)
+def test_mirrored_strategy_enqueues_the_first_replicas_keys(small_images):
+    """Under `tf.distribute` (2 logical CPUs) each replica computes its half
+    of the batch; the queue takes the first replica's keys (documented: no
+    cross-replica gather) and the key network moves once, by the EMA rule,
+    towards the mirrored query network."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    batch = _views(small_images, 0)  # 16 images, 8 per replica
+    with strategy.scope():
+        model = _moco(queue_size=32, momentum=0.9, shuffle_bn_splits=1)
+        model(batch)
+        pairs = _parameter_pairs(model)
+        _perturb(pairs)
+        # The first replica's keys, from the key network before the step.
+        half = tuple(v[: B // 2] for v in batch)
+        keys = _unit(_np(model(half, training=True)["keys"][0]))
+        initial = _np(model.queue).copy()
+        before = [_np(k).copy() for k, _ in pairs]
+        # XLA cannot compile a step over several logical CPU devices.
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        model.fit(x=batch, batch_size=B, epochs=1, shuffle=False, verbose=0)
+    assert int(_np(model.queue_pointer)) == B // 2
+    np.testing.assert_allclose(_np(model.queue)[: B // 2], keys, atol=1e-5)
+    np.testing.assert_array_equal(_np(model.queue)[B // 2 :], initial[B // 2 :])
+    for k0, (k, q) in zip(before, pairs):
+        np.testing.assert_allclose(
+            _np(k), 0.9 * k0 + 0.1 * _np(q), rtol=1e-5, atol=1e-6
+        )
+
+
 def test_compute_loss_is_the_symmetrised_infonce_with_the_queue(inputs):
     model = _moco(queue_size=32)
     model(inputs)
