@@ -18,7 +18,7 @@ import time
 
 # Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
 # default run. KERAS_BACKEND or --backend overrides it.
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "tensorflow"
 # The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
 # here so that parsing the arguments imports no Keras.
 METHOD_NAMES = ("simclr", "moco", "byol", "dino")

@@ -314,7 +314,11 @@ def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
     τ_base 0.99 instead of 0.996: over a few thousand steps the paper's value
     would leave the target almost frozen at its random initialisation. Heads
     are 256 wide with 64-d projections (the paper's 4096/256 is sized for
-    2048-d ResNet-50 features). Not tuned by measurement yet.
+    2048-d ResNet-50 features). The engine's recipe trains it with batches of
+    64 (`keras_ssl.training.RECIPES`): measured on the digits, 110 epochs at
+    batch 256 (2,300 steps) left the k-NN at random-init level (0.17), while
+    50 epochs at batch 64 (4,200 steps, similar minutes) reached 0.27: without
+    negatives, BYOL learns per step, not per negative.
     """
     steps_per_epoch, epochs = int(steps_per_epoch), int(epochs)
     if steps_per_epoch < 1 or epochs < 1:

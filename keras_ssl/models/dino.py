@@ -511,9 +511,16 @@ class DINOCollapseMonitor(keras.callbacks.Callback):
 def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
     """DINO with small-data defaults for the embedded digits.
 
-    K = 1024 outputs, a (512, 512) → 128 head, 4 local crops, teacher
-    momentum 0.99 → 1 over the whole run and the teacher temperature warmed
-    up 0.04 → 0.07 over the first 30% of the steps. An encoder built for a
+    K = 256 outputs, a (512, 512) → 128 head with batch norm (as DINO's
+    `use_bn_in_head` for convnets), 4 local crops, teacher momentum 0.99 → 1
+    over the whole run and a constant teacher temperature of 0.02.
+
+    Measured on the digits (20 epochs, TensorFlow): with the paper's
+    0.04 → 0.07, K = 1024 and no batch norm in the head, the teacher's
+    output stayed at the uniform collapse (entropy ≈ log K) and the k-NN
+    below random init; the tiny CNN's features start nearly equal for every
+    image, and only the sharper teacher (0.02, the fix the DINO authors
+    suggest for uniform collapse) and the head's batch norm separate them. An encoder built for a
     fixed image size (e.g. `image_shape=(32, 32, 3)`) is rebuilt with a free
     size, keeping its weights, so that it takes local crops smaller than its
     global ones. `overrides` replace any of these defaults (constructor
@@ -521,14 +528,15 @@ def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
     """
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
     kwargs = dict(
-        output_dim=1024,
+        output_dim=256,
         hidden_dims=(512, 512),
         bottleneck_dim=128,
+        use_batch_norm_in_head=True,
         num_local_crops=4,
         student_temp=0.1,
-        teacher_temp=0.07,
-        warmup_teacher_temp=0.04,
-        warmup_teacher_temp_steps=int(0.3 * total_steps),
+        teacher_temp=0.02,
+        warmup_teacher_temp=0.02,
+        warmup_teacher_temp_steps=0,
         teacher_momentum=0.99,
         final_teacher_momentum=1.0,
         total_steps=total_steps,

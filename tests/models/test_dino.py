@@ -231,9 +231,9 @@ def test_collapse_monitor_warns_and_stops():
 def test_build_for_digits_frees_the_image_size_and_keeps_weights():
     encoder = CIFARResNetBackbone((8, 16), (1, 1), image_shape=(32, 32, 3))
     model = build_for_digits(encoder, steps_per_epoch=10, epochs=3)
-    assert model.output_dim == 1024 and model.num_local_crops == 4
+    assert model.output_dim == 256 and model.num_local_crops == 4
     assert model.teacher_momentum == 0.99 and model.total_steps == 30
-    assert model.warmup_teacher_temp_steps == 9
+    assert model.use_batch_norm_in_head and model.teacher_temp == 0.02
     assert model.encoder.get_config()["image_shape"][:2] in ([None, None], (None, None))
     for a, b in zip(encoder.weights, model.encoder.weights):
         np.testing.assert_array_equal(_np(a), _np(b))
@@ -243,6 +243,6 @@ def test_build_for_digits_frees_the_image_size_and_keeps_weights():
     )
     student, teacher = model(crops)
     assert len(student) == 6 and len(teacher) == 2
-    assert tuple(student[5].shape) == (2, 1024)
+    assert tuple(student[5].shape) == (2, 256)
     free = free_size_encoder()
     assert build_for_digits(free, 1, 1).encoder is free
