@@ -7,10 +7,10 @@ Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
 backend before Keras is imported:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
-                          BYOL, DINO
+                          BYOL, DINO, MAE
     keras_ssl.losses      nt_xent_loss, ...
     keras_ssl.layers      MLPHead
-    keras_ssl.backbones   CIFARResNetBackbone
+    keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone
     keras_ssl.optimizers  LARS, warmup_cosine_schedule
     keras_ssl.data        load_image_data, SimCLRAugmentation, multi_view_dataset
     keras_ssl.datasets    load_cluttered_digits (embedded data)
@@ -41,7 +41,9 @@ _NAMES = {
     "MoCoV3": "models",
     "BYOL": "models",
     "DINO": "models",
+    "MAE": "models",
     "CIFARResNetBackbone": "backbones",
+    "ViTBackbone": "backbones",
     "LARS": "optimizers",
 }
 

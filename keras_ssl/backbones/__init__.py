@@ -1,3 +1,4 @@
 """Backbones (encoders) that keras-ssl methods pretrain."""
 
 from keras_ssl.backbones.cifar_resnet import CIFARResNetBackbone
+from keras_ssl.backbones.vit import ViTBackbone

@@ -13,4 +13,5 @@ from keras_ssl.losses.dino import (
     teacher_temperature_schedule,
     update_center,
 )
+from keras_ssl.losses.mae import mae_loss, normalize_patches
 from keras_ssl.losses.moco import infonce_in_batch, infonce_with_queue

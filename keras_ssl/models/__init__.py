@@ -2,6 +2,7 @@
 
 from keras_ssl.models.byol import BYOL
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
+from keras_ssl.models.mae import MAE
 from keras_ssl.models.moco import MoCo, MoCoV3
 from keras_ssl.models.simclr import SimCLR
 from keras_ssl.models.ssl_model import (
@@ -21,4 +22,5 @@ METHODS = {
     "mocov3": MoCoV3,
     "byol": BYOL,
     "dino": DINO,
+    "mae": MAE,
 }
