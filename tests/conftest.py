@@ -48,3 +48,14 @@ def digits():
 def small_images(digits):
     """256 real 32×32 images for quick training tests."""
     return np.asarray(digits.x_unlabeled[:256])
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One `tf.distribute.MirroredStrategy` over the 2 logical CPUs for the
+    whole session: two strategies in one process allocate the same
+    collective instance keys, and the second one's all-reduce then aborts
+    with a shape mismatch against the first one's."""
+    if BACKEND != "tensorflow":
+        pytest.skip("tf.distribute only")
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

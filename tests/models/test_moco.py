@@ -204,14 +204,14 @@ def test_queue_holds_earlier_keys_in_order_and_wraps_around(small_images):
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="tf.distribute only"
 )
-def test_mirrored_strategy_enqueues_the_first_replicas_keys(small_images):
+def test_mirrored_strategy_enqueues_the_first_replicas_keys(
+    small_images, mirrored_strategy
+):
     """Under `tf.distribute` (2 logical CPUs) each replica computes its half
     of the batch; the queue takes the first replica's keys (documented: no
     cross-replica gather) and the key network moves once, by the EMA rule,
     towards the mirrored query network."""
-    import tensorflow as tf
-
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy
     batch = _views(small_images, 0)  # 16 images, 8 per replica
     with strategy.scope():
         model = _moco(queue_size=32, momentum=0.9, shuffle_bn_splits=1)

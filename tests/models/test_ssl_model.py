@@ -108,17 +108,15 @@ def test_pool_features_rejects_rank_5():
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute only")
-def test_mirrored_strategy_scales_loss_and_gradients():
+def test_mirrored_strategy_scales_loss_and_gradients(mirrored_strategy):
     """2 replicas × B/2 examples give the loss and update of 1 device × B."""
-    import tensorflow as tf
-
     x = np.random.default_rng(2).normal(size=(8, 4)).astype("float32")
     single = EMAToy()
     single.build((None, 4))
     init = single.get_weights()
     h_single = _fit_one_step(single, x)
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         mirrored = EMAToy()
