@@ -520,11 +520,12 @@ def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
     output stayed at the uniform collapse (entropy ≈ log K) and the k-NN
     below random init; the tiny CNN's features start nearly equal for every
     image, and only the sharper teacher (0.02, the fix the DINO authors
-    suggest for uniform collapse) and the head's batch norm separate them. An encoder built for a
-    fixed image size (e.g. `image_shape=(32, 32, 3)`) is rebuilt with a free
-    size, keeping its weights, so that it takes local crops smaller than its
-    global ones. `overrides` replace any of these defaults (constructor
-    arguments).
+    suggest for uniform collapse) and the head's batch norm separate them.
+
+    An encoder built for a fixed image size (e.g. `image_shape=(32, 32, 3)`)
+    is rebuilt with a free size, keeping its weights, so that it takes local
+    crops smaller than its global ones. `overrides` replace any of these
+    defaults (constructor arguments).
     """
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
     kwargs = dict(

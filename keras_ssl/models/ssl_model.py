@@ -183,8 +183,10 @@ class SSLModel(keras.Model):
         are made in the constructor, outside any traced function, with the
         online weights' values.
         """
-        outputs = getattr(self.encoder, "outputs", None) if self.encoder.built else None
-        if outputs and not self.networks_built:
+        if not self.encoder.built or self.networks_built:
+            return
+        outputs = getattr(self.encoder, "outputs", None)
+        if outputs:
             self.build_networks(outputs[0].shape[-1])
             self._networks_built = True
 
