@@ -12,11 +12,11 @@ in images/s, or it — not the model — would bound training.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-BACKENDS = ("tensorflow", "jax", "torch")
+sys.path.insert(0, os.path.dirname(__file__))
+from _workers import BACKENDS, run_workers  # noqa: E402
 
 
 def _worker(args):
@@ -72,21 +72,12 @@ def main():
     if args.worker:
         return _worker(args)
 
-    rates = {}
-    for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, __file__, "--worker"] + [
-            f"--{k.replace('_', '-')}={v}"
-            for k, v in vars(args).items()
-            if k not in ("worker", "backends")
-        ]
-        out = subprocess.run(command, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(out.stderr[-2000:], file=sys.stderr)
-            raise SystemExit(f"{backend} worker failed")
-        rates[backend] = json.loads(out.stdout.strip().splitlines()[-1])[
-            "steps_per_second"
-        ]
+    rates = {
+        backend: result["steps_per_second"]
+        for backend, result in run_workers(
+            __file__, args, args.backends.split(",")
+        ).items()
+    }
     pipeline = _pipeline_images_per_second(args)
 
     print(

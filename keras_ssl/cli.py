@@ -1,6 +1,7 @@
 """The `keras-ssl` command line.
 
-    keras-ssl pretrain simclr|moco|byol|dino [--dataset digits|tfds:NAME|folder:PATH]
+    keras-ssl pretrain simclr|moco|byol|dino|mae|beit
+                              [--dataset digits|tfds:NAME|folder:PATH]
                               [--epochs N] [--backbone NAME] [--out DIR]
                               [--backend tensorflow|jax|torch]
 
@@ -21,7 +22,7 @@ import time
 DEFAULT_BACKEND = "tensorflow"
 # The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
 # here so that parsing the arguments imports no Keras.
-METHOD_NAMES = ("simclr", "moco", "byol", "dino")
+METHOD_NAMES = ("simclr", "moco", "byol", "dino", "mae", "beit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +62,9 @@ def _parser():
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--backbone", default=None,
-                   help="cifar_resnet_tiny (default), cifar_resnet_small, "
-                   "cifar_resnet18, resnet18, resnet50")
+                   help="cifar_resnet_tiny (default; mae and beit: vit_tiny), "
+                   "cifar_resnet_small, cifar_resnet18, resnet18, resnet50, "
+                   "vit_base16")
     p.add_argument("--optimizer", default=None, help="adamw (default), lars, sgd")
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--temperature", type=float, default=None,
@@ -70,6 +72,10 @@ def _parser():
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--knn-every", type=int, default=None,
                    help="online k-NN every N epochs")
+    p.add_argument("--fine-tune-epochs", type=int, default=None,
+                   help="also fine-tune the encoder end to end for N epochs "
+                   "and report its test accuracy (default: mae and beit 30, "
+                   "others 0: not measured)")
     p.add_argument("--out", default=None,
                    help="output folder (default: runs/METHOD-DATASET)")
     p.add_argument("--backend", default=None,
@@ -126,7 +132,12 @@ def _dataset_spec(dataset):
 
 def _pretrain(args):
     from keras_ssl.data import load_image_data
-    from keras_ssl.training import PretrainConfig, pretrain, raw_pixel_scores
+    from keras_ssl.training import (
+        RECIPES,
+        PretrainConfig,
+        pretrain,
+        raw_pixel_scores,
+    )
 
     overrides = {
         "method": args.method,
@@ -138,6 +149,7 @@ def _pretrain(args):
         "temperature": args.temperature,
         "seed": args.seed,
         "knn_every": args.knn_every,
+        "fine_tune_epochs": args.fine_tune_epochs,
     }
     try:
         config = PretrainConfig(
@@ -212,12 +224,22 @@ def _pretrain(args):
         knn_epochs=result.knn_epochs,
     )
     exported += ["history.json", "summary.json", "training.png"]
+    artifacts = RECIPES[args.method].artifacts
+    if artifacts is not None:
+        exported += artifacts(result.model, data, out)
 
-    print(f"\n{'representation':<16}{'k-NN':>8}{'linear probe':>15}")
+    fine_tuned = "fine_tune_accuracy" in result.scores
+    print(
+        f"\n{'representation':<16}{'k-NN':>8}{'linear probe':>15}"
+        + (f"{'fine-tuned':>13}" if fine_tuned else "")
+    )
     for name, scores in summary["scores"].items():
+        tuned = scores.get("fine_tune_accuracy")
         print(
             f"{name:<16}{scores['knn_accuracy']:>8.3f}"
             f"{scores['linear_probe_accuracy']:>15.3f}"
+            + (f"{tuned:>13.3f}" if tuned is not None else
+               f"{'':>13}" if fine_tuned else "")
         )
     print(
         f"\ntrained {result.train_seconds:.0f} s, total "

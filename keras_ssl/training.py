@@ -14,11 +14,12 @@ from typing import Callable
 import keras
 import numpy as np
 
-from keras_ssl.backbones import CIFARResNetBackbone
+from keras_ssl.backbones import CIFARResNetBackbone, ViTBackbone
 from keras_ssl.data import SimCLRAugmentation, multi_view_dataset
 from keras_ssl.evaluation import (
     KNNMonitor,
     extract_features,
+    fine_tune_accuracy,
     knn_accuracy,
     linear_probe_accuracy,
 )
@@ -52,6 +53,23 @@ def _keras_hub_resnet(blocks, block_type):
     return build
 
 
+def _vit(hidden_dim, num_layers, num_heads, patch_size=None):
+    """A `ViTBackbone`; `patch_size=None` cuts any image into an 8×8 grid."""
+
+    def build(image_shape):
+        side = min(image_shape[:2])
+        patch = patch_size or max(1, side // 8)
+        return ViTBackbone(
+            image_shape=image_shape,
+            patch_size=patch,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+        )
+
+    return build
+
+
 # Backbone name → builder(image_shape). "cifar_resnet_tiny" is the CPU
 # default: the ResNet-18 layout with 3 stages of one basic block (two 3×3
 # convolutions) at 16/32/64 filters; measured on 2 cores it trains 4× faster
@@ -63,6 +81,11 @@ BACKBONES = {
     "cifar_resnet18": _cifar_resnet((64, 128, 256, 512), (2, 2, 2, 2)),
     "resnet18": _keras_hub_resnet((2, 2, 2, 2), "basic_block"),
     "resnet50": _keras_hub_resnet((3, 4, 6, 3), "bottleneck_block"),
+    # The masked image models' CPU default: 8×8 patches of any image (2-px
+    # patches of the 16×16 digits), 4 blocks of width 64.
+    "vit_tiny": _vit(64, 4, 4),
+    # ViT-B/16 (Dosovitskiy et al.), the MAE and BEiT papers' encoder.
+    "vit_base16": _vit(768, 12, 12, patch_size=16),
 }
 
 
@@ -91,15 +114,17 @@ class PretrainConfig:
     """
 
     method: str = "simclr"  # a key of RECIPES
-    backbone: str = "cifar_resnet_tiny"
-    # None: the method's recipe default (`Recipe.epochs`), sized so that the
-    # CLI's run on the embedded digits takes under 10 minutes on 2 cores.
+    # None (here and below): the method's recipe default (`Recipe.defaults`,
+    # else `DEFAULTS`), sized so that the CLI's run on the embedded digits
+    # takes under 10 minutes on 2 cores.
+    backbone: str | None = None
     epochs: int | None = None
-    # None: the method's recipe default (`Recipe.batch_size`).
     batch_size: int | None = None
     optimizer: str = "adamw"  # "adamw", "lars" or "sgd"
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    # AdamW's β2 (MAE: 0.95).
+    beta_2: float | None = None
     warmup_epochs: int = 2
     # SimCLR and MoCo only; None takes the method's default (0.5 / 0.2).
     temperature: float | None = None
@@ -109,6 +134,9 @@ class PretrainConfig:
     grayscale_p: float = 0.5
     blur_p: float = 0.0
     knn_every: int = 10
+    # Epochs of end-to-end fine-tuning in the evaluation (0: none), for the
+    # pretrained encoder and for the same backbone at random init.
+    fine_tune_epochs: int | None = None
     seed: int = 0
     # Constructor arguments of the method that replace the recipe's
     # small-data defaults (e.g. the paper's queue size for MoCo).
@@ -120,6 +148,10 @@ class PretrainConfig:
                 f"unknown method {self.method!r}: expected one of "
                 f"{', '.join(RECIPES)}"
             )
+        recipe = RECIPES[self.method]
+        for name, default in DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, recipe.defaults.get(name, default))
         if self.temperature is not None:
             if self.method not in ("simclr", "moco"):
                 raise ValueError(
@@ -139,13 +171,28 @@ class PretrainConfig:
                 f"unknown optimizer {self.optimizer!r}: expected 'adamw', "
                 "'lars' or 'sgd'"
             )
-        if self.epochs is None:
-            self.epochs = RECIPES[self.method].epochs
-        if self.batch_size is None:
-            self.batch_size = RECIPES[self.method].batch_size
         for name in ("epochs", "batch_size", "knn_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.fine_tune_epochs) < 0:
+            raise ValueError(
+                f"fine_tune_epochs must be >= 0, got {self.fine_tune_epochs}"
+            )
+        if not 0.0 < float(self.beta_2) < 1.0:
+            raise ValueError(f"beta_2 must be in (0, 1), got {self.beta_2}")
+
+
+# The values a `PretrainConfig` field left at None takes when the method's
+# recipe names none (`Recipe.defaults`).
+DEFAULTS = {
+    "backbone": "cifar_resnet_tiny",
+    "epochs": 20,
+    "batch_size": 256,
+    "learning_rate": 2e-3,
+    "weight_decay": 1e-4,
+    "beta_2": 0.999,
+    "fine_tune_epochs": 0,
+}
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -159,7 +206,9 @@ def make_optimizer(config, steps_per_epoch):
         return keras.optimizers.SGD(
             schedule, momentum=0.9, weight_decay=config.weight_decay or None
         )
-    return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.AdamW(
+        schedule, weight_decay=config.weight_decay, beta_2=config.beta_2
+    )
 
 
 def _simclr_augmentation(config, image_size):
@@ -209,14 +258,14 @@ def _dino_views(config, images, image_size):
     )
 
 
-def _build_simclr(config, encoder, steps_per_epoch):
+def _build_simclr(config, encoder, steps_per_epoch, images=None):
     kwargs = dict(projection_dim=config.projection_dim, temperature=0.5)
     if config.temperature is not None:
         kwargs["temperature"] = config.temperature
     return SimCLR(encoder, **{**kwargs, **config.method_options})
 
 
-def _build_moco(config, encoder, steps_per_epoch):
+def _build_moco(config, encoder, steps_per_epoch, images=None):
     from keras_ssl.models import moco
 
     options = dict(config.method_options)
@@ -225,7 +274,7 @@ def _build_moco(config, encoder, steps_per_epoch):
     return moco.build_for_digits(encoder, steps_per_epoch, config.epochs, **options)
 
 
-def _build_byol(config, encoder, steps_per_epoch):
+def _build_byol(config, encoder, steps_per_epoch, images=None):
     from keras_ssl.models import byol
 
     return byol.build_for_digits(
@@ -233,12 +282,75 @@ def _build_byol(config, encoder, steps_per_epoch):
     )
 
 
-def _build_dino(config, encoder, steps_per_epoch):
+def _build_dino(config, encoder, steps_per_epoch, images=None):
     from keras_ssl.models import dino
 
     return dino.build_for_digits(
         encoder, steps_per_epoch, config.epochs, **config.method_options
     )
+
+
+def _single_crops(config, images, image_size):
+    """One view per image: MAE's and BEiT's crop-and-flip augmentation."""
+    from keras_ssl.models.mae import paper_augmentation
+
+    return multi_view_dataset(
+        images,
+        paper_augmentation(image_size, crop_scale=tuple(config.crop_scale)),
+        num_views=1,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+
+
+def _build_mae(config, encoder, steps_per_epoch, images=None):
+    from keras_ssl.models import mae
+
+    return mae.build_for_digits(encoder, seed=config.seed, **config.method_options)
+
+
+def _mae_artifacts(model, data, out):
+    from keras_ssl.evaluation import plot_image_rows
+
+    images = np.asarray(data.x_test[:8], "float32")
+    masked, reconstructed = model.reconstruct(images)
+    plot_image_rows(
+        {"original": images, "masked (75%)": masked,
+         "reconstruction": reconstructed},
+        out / "reconstructions.png",
+        title=f"MAE on {data.name}: held-out images",
+    )
+    return ["reconstructions.png"]
+
+
+def _build_beit(config, encoder, steps_per_epoch, images=None):
+    from keras_ssl.models import beit
+
+    if images is None:
+        raise ValueError("BEiT trains its tokenizer first: pass the images")
+    return beit.build_for_digits(
+        encoder, images, seed=config.seed, **config.method_options
+    )
+
+
+def _beit_artifacts(model, data, out):
+    from keras_ssl.evaluation import plot_image_rows
+
+    images = np.asarray(data.x_test[:8], "float32")
+    masked, target, predicted = model.visualize(images)
+    plot_image_rows(
+        {"original": images, "masked (40%)": masked,
+         "tokenizer codes": target, "BEiT's codes": predicted},
+        out / "reconstructions.png",
+        title=f"BEiT on {data.name}: held-out images, decoded visual tokens",
+    )
+    reconstructions = model.tokenizer.reconstruct(images)
+    plot_image_rows(
+        {"original": images, "tokenizer": reconstructions},
+        out / "tokenizer.png",
+        title=f"VQ tokenizer on {data.name} ({model.vocab_size} codes)",
+    )
+    return ["reconstructions.png", "tokenizer.png"]
 
 
 def _dino_callbacks():
@@ -252,40 +364,80 @@ class Recipe:
     """How the engine builds one method and the views it trains on.
 
     Attributes:
-        build: `(config, encoder, steps_per_epoch) → SSLModel`.
+        build: `(config, encoder, steps_per_epoch, images) → SSLModel`;
+            `images` are the unlabelled training images (BEiT trains its
+            tokenizer on them first).
         views: `(config, images, image_size) → tf.data.Dataset` of views.
+        defaults: values of the `PretrainConfig` fields left at None for
+            this method (else `DEFAULTS`). Epochs are sized so that the CLI's
+            run on the embedded digits takes at most about 9 minutes of
+            training on 2 CPU cores with the default backbone and backend
+            (TensorFlow; measured with the online k-NN: SimCLR 5.3 s per
+            epoch, MoCo 10.3, BYOL 9 and DINO 10.3 at batch 64). On eager
+            torch SimCLR and MoCo epochs take half as long (2.5 and 4.7 s),
+            BYOL and DINO epochs at batch 64 twice as long (20.7 and 21 s).
+            Methods without negatives (BYOL) learn per optimizer step, not
+            per negative: within the same minutes, batches of 64 give them
+            4× the steps (measured, README "Measured").
         callbacks: `() → list` of Keras callbacks the method trains with
             (e.g. DINO's collapse monitor, which warns in the log).
-        batch_size: the default batch size on the embedded digits. Methods
-            without negatives (BYOL) learn per optimizer step, not per
-            negative: within the same minutes, batches of 64 give them 4×
-            the steps (measured, README "Measured").
-        epochs: the default number of epochs on the embedded digits: at
-            most about 9 minutes of training on 2 CPU cores with the default
-            backbone and backend (TensorFlow; measured with the online k-NN:
-            SimCLR 5.3 s per epoch, MoCo 10.3, BYOL 9 and DINO 10.3 at batch
-            64), so that the CLI run stays under 10 minutes. On eager torch
-            SimCLR and MoCo epochs take half as long (2.5 and 4.7 s), BYOL and
-            DINO epochs at batch 64 twice as long (20.7 and 21 s).
+        artifacts: optional `(model, data, out_dir) → list of file names`
+            the CLI calls after training to write pictures (e.g. MAE's
+            reconstructions).
     """
 
     build: Callable
     views: Callable
-    epochs: int
+    defaults: dict = dataclasses.field(default_factory=dict)
     callbacks: Callable = list
-    batch_size: int = 256
+    artifacts: Callable | None = None
+
+    @property
+    def epochs(self):
+        return self.defaults.get("epochs", DEFAULTS["epochs"])
+
+    @property
+    def batch_size(self):
+        return self.defaults.get("batch_size", DEFAULTS["batch_size"])
 
 
 # Method name → recipe, for every method the CLI and the quality benchmark
 # run end to end on the embedded data (small-data defaults; paper defaults
 # for full-size data are in applications/).
 RECIPES = {
-    "simclr": Recipe(_build_simclr, _two_views, epochs=100),
-    "moco": Recipe(_build_moco, _two_views, epochs=55),
-    "byol": Recipe(_build_byol, _byol_views, epochs=50, batch_size=64),
+    "simclr": Recipe(_build_simclr, _two_views, {"epochs": 100}),
+    "moco": Recipe(_build_moco, _two_views, {"epochs": 55}),
+    "byol": Recipe(_build_byol, _byol_views, {"epochs": 50, "batch_size": 64}),
     "dino": Recipe(
-        _build_dino, _dino_views, epochs=50, batch_size=64,
+        _build_dino, _dino_views, {"epochs": 50, "batch_size": 64},
         callbacks=_dino_callbacks,
+    ),
+    "mae": Recipe(
+        _build_mae,
+        _single_crops,
+        {
+            "backbone": "vit_tiny",
+            "epochs": 60,
+            "batch_size": 128,
+            "learning_rate": 1e-3,
+            "weight_decay": 0.05,
+            "beta_2": 0.95,
+            "fine_tune_epochs": 30,
+        },
+        artifacts=_mae_artifacts,
+    ),
+    "beit": Recipe(
+        _build_beit,
+        _single_crops,
+        {
+            "backbone": "vit_tiny",
+            "epochs": 40,
+            "batch_size": 128,
+            "learning_rate": 1e-3,
+            "weight_decay": 0.05,
+            "fine_tune_epochs": 30,
+        },
+        artifacts=_beit_artifacts,
     ),
 }
 
@@ -295,17 +447,29 @@ def make_views(config, images, image_size):
     return RECIPES[config.method].views(config, images, image_size)
 
 
-def make_method(config, encoder, steps_per_epoch=1):
+def make_method(config, encoder, steps_per_epoch=1, images=None):
     """The method of a config around `encoder` (schedules over
-    `config.epochs × steps_per_epoch` optimizer steps)."""
-    return RECIPES[config.method].build(config, encoder, int(steps_per_epoch))
+    `config.epochs × steps_per_epoch` optimizer steps); `images`, the
+    unlabelled images, for methods with a stage before `fit` (BEiT)."""
+    return RECIPES[config.method].build(
+        config, encoder, int(steps_per_epoch), images
+    )
 
 
-def evaluate_representation(encoder, data, batch_size=256):
-    """k-NN and linear-probe test accuracy of a frozen encoder's features."""
+def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
+                            seed=0):
+    """k-NN and linear-probe test accuracy of a frozen encoder's features,
+    and with `fine_tune_epochs > 0` the test accuracy of a copy fine-tuned
+    end to end on the labelled split (`fine_tune_accuracy`)."""
     train = extract_features(encoder, data.x_train, batch_size=batch_size)
     test = extract_features(encoder, data.x_test, batch_size=batch_size)
-    return _feature_scores(train, test, data)
+    scores = _feature_scores(train, test, data)
+    if fine_tune_epochs:
+        scores["fine_tune_accuracy"] = fine_tune_accuracy(
+            encoder, data.x_train, data.y_train, data.x_test, data.y_test,
+            epochs=fine_tune_epochs, seed=seed,
+        )
+    return scores
 
 
 def raw_pixel_scores(data):
@@ -348,7 +512,9 @@ class PretrainResult:
 
     model: keras.Model
     history: dict
-    scores: dict  # knn_accuracy / linear_probe_accuracy of the trained encoder
+    # knn_accuracy / linear_probe_accuracy (/ fine_tune_accuracy) of the
+    # trained encoder
+    scores: dict
     random_init_scores: dict  # the same for the untrained backbone
     train_seconds: float
     knn_epochs: list  # the epochs where history["knn_accuracy"] was measured
@@ -397,12 +563,14 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     random_init_scores = None
     if baseline:
         random_init_scores = evaluate_representation(
-            build_backbone(config.backbone, image_shape), data
+            build_backbone(config.backbone, image_shape), data,
+            fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
         )
         keras.utils.set_random_seed(config.seed)
 
     model = make_method(
-        config, build_backbone(config.backbone, image_shape), steps_per_epoch
+        config, build_backbone(config.backbone, image_shape), steps_per_epoch,
+        images=data.x_unlabeled,
     )
     model.compile(optimizer=make_optimizer(config, steps_per_epoch))
     monitor = KNNMonitor(
@@ -424,7 +592,10 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     return PretrainResult(
         model=model,
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        scores=evaluate_representation(model.encoder, data),
+        scores=evaluate_representation(
+            model.encoder, data, fine_tune_epochs=config.fine_tune_epochs,
+            seed=config.seed,
+        ),
         random_init_scores=random_init_scores,
         train_seconds=train_seconds,
         knn_epochs=list(monitor.evaluated_epochs),

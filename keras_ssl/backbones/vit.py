@@ -149,9 +149,16 @@ class ViTBackbone(Backbone):
         self.num_patches = grid[0] * grid[1]
         self.num_prefix_tokens = int(use_class_token)
 
-    def embed_patches(self, images):
-        """Images `(B, H, W, C)` → patch tokens `(B, N, D)` with positions."""
-        return self.patch_embedding(images)
+    def embed_patches(self, images, mask=None, mask_token=None):
+        """Images `(B, H, W, C)` → patch tokens `(B, N, D)` with positions.
+
+        With a `(B, N)` `mask` (1 = masked) the masked patches' embeddings
+        are replaced by `mask_token` (a `(D,)` weight of the caller, BEiT's
+        `[MASK]` embedding) before the positions are added.
+        """
+        if mask is None:
+            return self.patch_embedding(images)
+        return self.patch_embedding(images, mask=mask, mask_token=mask_token)
 
     def encode_tokens(self, tokens, training=False):
         """Runs the Transformer on any subset of patch tokens `(B, n, D)`.

@@ -1,21 +1,26 @@
-"""Evaluation of learned representations: k-NN, linear probe, monitoring."""
+"""Evaluation of learned representations: k-NN, linear probe, fine-tuning,
+monitoring."""
 
 from keras_ssl.evaluation.callbacks import KNNMonitor
 from keras_ssl.evaluation.features import extract_features
+from keras_ssl.evaluation.fine_tune import copy_encoder, fine_tune_accuracy
 from keras_ssl.evaluation.knn import evaluate_knn, knn_accuracy, knn_predict
 from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
-from keras_ssl.evaluation.plotting import plot_history
+from keras_ssl.evaluation.plotting import plot_history, plot_image_rows
 
 __all__ = [
     "KNNMonitor",
     "evaluate_knn",
     "evaluate_linear_probe",
+    "copy_encoder",
     "extract_features",
+    "fine_tune_accuracy",
     "knn_accuracy",
     "knn_predict",
     "linear_probe_accuracy",
     "plot_history",
+    "plot_image_rows",
 ]

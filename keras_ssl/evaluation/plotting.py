@@ -1,4 +1,4 @@
-"""Plots of training histories."""
+"""Plots: training histories and grids of images."""
 
 from __future__ import annotations
 
@@ -172,3 +172,76 @@ def _style(axis: Any) -> None:
     axis.set_xlabel("epoch")
     axis.grid(alpha=0.3)
     axis.xaxis.get_major_locator().set_params(integer=True)
+
+
+def plot_image_rows(
+    rows: Mapping[str, Any],
+    path: str | os.PathLike,
+    title: str | None = None,
+    max_images: int = 8,
+) -> str:
+    """Saves a PNG grid of images: one labelled row per entry of `rows`.
+
+    The picture a person looks at after masked image modelling: e.g.
+    `{"original": x, "masked": m, "reconstruction": r}` shows each image
+    above its masked input and the model's reconstruction (MAE), or above
+    what a tokenizer's codes decode to (BEiT).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_ssl.evaluation.plotting import plot_image_rows
+
+    x = np.random.rand(4, 16, 16, 3)
+    plot_image_rows({"original": x, "noisy": np.clip(x + 0.2, 0, 1)},
+                    "grid.png", title="two rows")
+    ```
+
+    Args:
+        rows: row label → images `(N, H, W, C)` (C = 1 or 3) in [0, 1]; all
+            rows need the same N.
+        path: where to write the PNG.
+        title: an optional title above the grid.
+        max_images: columns shown (the first images of each row).
+
+    Returns:
+        `path`, as a string.
+    """
+    if not rows:
+        raise ValueError("`rows` must name at least one row of images.")
+    arrays = {}
+    for label, images in rows.items():
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"Row {label!r} must hold images (N, H, W, 1 or 3); got shape "
+                f"{images.shape}."
+            )
+        arrays[label] = np.clip(images[:max_images], 0.0, 1.0)
+    counts = {len(images) for images in arrays.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise ValueError(
+            "Every row must hold the same, non-zero number of images; got "
+            f"{ {label: len(a) for label, a in arrays.items()} }."
+        )
+    columns = counts.pop()
+    figure = Figure(figsize=(1.2 * columns + 1.2, 1.25 * len(arrays) + 0.4))
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(len(arrays), columns, squeeze=False)
+    for r, (label, images) in enumerate(arrays.items()):
+        for c in range(columns):
+            axis = grid[r][c]
+            image = images[c]
+            axis.imshow(image[..., 0] if image.shape[-1] == 1 else image,
+                        cmap="gray", vmin=0.0, vmax=1.0,
+                        interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c == 0:
+                axis.set_ylabel(label, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return str(path)

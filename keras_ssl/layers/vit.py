@@ -200,6 +200,116 @@ def random_masking(tokens, noise, mask_ratio):
     return visible, mask, ids_restore
 
 
+def beit_block_sizes(grid, mask_ratio=0.4, min_block_patches=None):
+    """`(num_masked, min_block_patches)` of BEiT's masking, scaled to a grid.
+
+    BEiT masks 75 of the 14×14 = 196 patches of a 224-px image (~40%) in
+    blocks of at least 16 patches; on another grid the same fractions give
+    `round(mask_ratio · N)` masked patches and blocks of at least
+    `max(1, round(16 · N / 196))` patches (5 on an 8×8 grid).
+    """
+    rows, cols = _pair(grid, "grid")
+    num_patches = rows * cols
+    mask_ratio = float(mask_ratio)
+    if not 0.0 < mask_ratio < 1.0:
+        raise ValueError(
+            f"`mask_ratio` must be in (0, 1) (BEiT: 0.4); got {mask_ratio}."
+        )
+    num_masked = int(round(mask_ratio * num_patches))
+    if num_masked < 1 or num_masked >= num_patches:
+        raise ValueError(
+            f"`mask_ratio` {mask_ratio} of {num_patches} patches masks "
+            f"{num_masked}; at least one patch must be masked and one kept."
+        )
+    if min_block_patches is None:
+        min_block_patches = max(1, int(round(16 * num_patches / 196)))
+    min_block_patches = int(min_block_patches)
+    if not 1 <= min_block_patches <= num_masked:
+        raise ValueError(
+            f"`min_block_patches` must be in [1, {num_masked}] (the patches "
+            f"to mask); got {min_block_patches}."
+        )
+    return num_masked, min_block_patches
+
+
+def blockwise_masking(batch_size, grid, num_masked, min_block_patches,
+                      seed=None, num_blocks=None, min_aspect=0.3):
+    """BEiT's blockwise masking: `(B, N)` masks of exactly `num_masked` ones.
+
+    BEiT (Bao et al., 2021, algorithm 1): "we randomly choose a block of
+    image patches [...] with a minimum number of patches to 16 [...] and
+    randomly choose an aspect ratio for the masking block", repeated until
+    enough patches are masked. Here, for every sample, in `keras.ops` (so it
+    runs inside a jit-compiled step, drawing from `seed`, a
+    `keras.random.SeedGenerator`):
+
+    1. `num_blocks` rectangles: area `s ~ U[min_block_patches, num_masked]`,
+       aspect `r ~ logU[min_aspect, 1/min_aspect]`, height `round(√(s·r))`
+       and width `round(√(s/r))` clipped to the grid, uniform position;
+    2. they are added in turn, each only if the union still masks at most
+       `num_masked` patches (BEiT's `0 < delta <= max_mask_patches`);
+    3. the count is then made exact with random single patches (BEiT's loop
+       can stop short; an exact count keeps the loss's denominator fixed).
+
+    Args:
+        batch_size: B.
+        grid: `(rows, columns)` of patches.
+        num_masked: patches to mask per sample (see `beit_block_sizes`).
+        min_block_patches: the smallest block's area, in patches.
+        seed: a `keras.random.SeedGenerator` (or int) for every draw.
+        num_blocks: rectangles tried per sample (default: enough for the
+            smallest blocks to cover the count twice, at most 16).
+        min_aspect: the smallest aspect ratio (BEiT: 0.3).
+
+    Returns:
+        float32 `(B, rows·columns)`, 1 = masked, in patch (row-major) order.
+
+    Example:
+
+    >>> mask = blockwise_masking(2, (8, 8), 26, 5, seed=0)
+    >>> keras.ops.convert_to_numpy(keras.ops.sum(mask, axis=1)).tolist()
+    [26.0, 26.0]
+    """
+    rows, cols = _pair(grid, "grid")
+    num_patches = rows * cols
+    num_masked, min_block = int(num_masked), int(min_block_patches)
+    if not 0 < num_masked < num_patches:
+        raise ValueError(
+            f"`num_masked` must be in (0, {num_patches}); got {num_masked}."
+        )
+    if num_blocks is None:
+        num_blocks = min(16, max(2, -(-2 * num_masked // min_block)))
+    shape = (batch_size, int(num_blocks), 1, 1)
+    uniform = lambda: keras.random.uniform(shape, seed=seed)  # noqa: E731
+    area = min_block + uniform() * (num_masked - min_block)
+    log_aspect = np.log(min_aspect) + uniform() * (-2.0 * np.log(min_aspect))
+    aspect = ops.exp(log_aspect)
+    height = ops.clip(ops.round(ops.sqrt(area * aspect)), 1.0, float(rows))
+    width = ops.clip(ops.round(ops.sqrt(area / aspect)), 1.0, float(cols))
+    top = ops.floor(uniform() * (rows - height + 1.0))
+    left = ops.floor(uniform() * (cols - width + 1.0))
+    r = ops.reshape(ops.arange(rows, dtype="float32"), (1, 1, rows, 1))
+    c = ops.reshape(ops.arange(cols, dtype="float32"), (1, 1, 1, cols))
+    inside = (
+        ops.cast(r >= top, "float32") * ops.cast(r < top + height, "float32")
+        * ops.cast(c >= left, "float32") * ops.cast(c < left + width, "float32")
+    )
+    blocks = ops.reshape(inside, (batch_size, int(num_blocks), num_patches))
+    union = ops.zeros((batch_size, num_patches), "float32")
+    for k in range(int(num_blocks)):
+        candidate = ops.maximum(union, blocks[:, k])
+        fits = ops.sum(candidate, axis=1, keepdims=True) <= num_masked
+        union = ops.where(fits, candidate, union)
+    # Blocks first (score ≥ 2), then random patches, until exactly
+    # `num_masked`: the top `num_masked` scores of each row.
+    score = 2.0 * union + keras.random.uniform(
+        (batch_size, num_patches), seed=seed
+    )
+    order = ops.argsort(-score, axis=1)
+    rank = ops.argsort(order, axis=1)
+    return ops.cast(rank < num_masked, "float32")
+
+
 def kept_patches(num_patches, mask_ratio):
     """`int(N·(1 − mask_ratio))`, MAE's `len_keep`, with clear errors."""
     mask_ratio = float(mask_ratio)
@@ -250,7 +360,9 @@ def transformer_block(hidden_dim, num_heads, mlp_ratio=4.0,
 class PatchEmbedding(keras.layers.Layer):
     """Images → patch tokens with fixed sin-cos positions added.
 
-    A convolution of kernel and stride `patch_size` (a linear map of each
+    Called with a `(B, N)` `mask` (1 = masked) and a `(D,)` `mask_token`,
+    masked patches' embeddings are replaced by the token before the
+    positions are added (BEiT's corrupted input). A convolution of kernel and stride `patch_size` (a linear map of each
     flattened patch) to `hidden_dim` channels, flattened to a sequence in
     `patchify`'s patch order, plus `sincos_position_embedding`. Its kernel is
     initialised as MAE initialises it: Xavier-uniform over the kernel viewed
@@ -301,9 +413,17 @@ class PatchEmbedding(keras.layers.Layer):
         self.projection.build(input_shape)
         self.built = True
 
-    def call(self, images):
+    def call(self, images, mask=None, mask_token=None):
         x = self.projection(images)
         x = ops.reshape(x, (-1, self.num_patches, self.hidden_dim))
+        if mask is not None:
+            # BEiT: a masked patch's embedding is replaced by the learned
+            # [MASK] embedding, before the positions are added.
+            if mask_token is None:
+                raise ValueError("A `mask` needs the `mask_token` to put in.")
+            m = ops.cast(mask, x.dtype)[:, :, None]
+            token = ops.reshape(ops.cast(mask_token, x.dtype), (1, 1, -1))
+            x = x * (1.0 - m) + token * m
         return x + ops.cast(self.positions[None], x.dtype)
 
     def compute_output_shape(self, input_shape):

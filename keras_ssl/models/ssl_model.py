@@ -113,15 +113,19 @@ class SSLModel(keras.Model):
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
         return scale_loss_for_distribution(loss)
 
+    # Constructor arguments that are whole models, serialised in `get_config`
+    # (BEiT adds its tokenizer).
+    nested_models = ("encoder",)
+
     @classmethod
     def from_config(cls, config):
-        """Rebuilds the method; a nested, serialised `encoder` is deserialised
-        first (as keras-hub's `Task` does for its backbone)."""
+        """Rebuilds the method; nested, serialised models (`nested_models`:
+        the `encoder`, ...) are deserialised first (as keras-hub's `Task`
+        does for its backbone)."""
         config = dict(config)
-        if isinstance(config.get("encoder"), dict):
-            config["encoder"] = keras.saving.deserialize_keras_object(
-                config["encoder"]
-            )
+        for name in cls.nested_models:
+            if isinstance(config.get(name), dict):
+                config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
 
     # --- helpers for methods ------------------------------------------------
@@ -276,6 +280,77 @@ class SSLModel(keras.Model):
                 f"and in-batch comparisons need 2); got a batch of {first[0]}."
             )
         return tuple(views)
+
+    # --- one batch of images (masked image models, tokenizers) -------------
+    def split_image_inputs(self, inputs, extra_key):
+        """`(images, extra or None)` from a tensor, a 1-tuple `(images,)`
+        (what `multi_view_dataset(..., num_views=1)` yields) or a dict
+        `{"images": ..., extra_key: ...}` (e.g. MAE's fixed masking noise).
+        """
+        name = type(self).__name__
+        extra = None
+        if isinstance(inputs, dict):
+            unknown = sorted(set(inputs) - {"images", extra_key})
+            if "images" not in inputs or unknown:
+                raise ValueError(
+                    f"{name} takes a dict with keys 'images' and optionally "
+                    f"'{extra_key}'; got keys {sorted(inputs)}."
+                )
+            images, extra = inputs["images"], inputs.get(extra_key)
+        elif isinstance(inputs, (tuple, list)):
+            if len(inputs) != 1:
+                raise ValueError(
+                    f"{name} takes one batch of images (one view) per step; "
+                    f"got {len(inputs)} views. Build inputs with "
+                    "`multi_view_dataset(images, augment, num_views=1)`."
+                )
+            images = inputs[0]
+        else:
+            images = inputs
+        return images, extra
+
+    def check_image_batch(self, images, image_shape, patch_size=None):
+        """Raises a clear `ValueError` unless `images` is a non-empty float
+        batch `(B, H, W, C)` of `image_shape` (cut into `patch_size` px
+        patches, when given)."""
+        name = type(self).__name__
+        shape = tuple(getattr(images, "shape", ()))
+        if len(shape) != 4:
+            raise ValueError(
+                f"{name} expects a batch of images of rank 4 (batch, height, "
+                f"width, channels); got shape {shape}."
+            )
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"{name} expects float images in [0, 1]; got dtype {dtype}. "
+                "Convert with `tf.image.convert_image_dtype(images, tf.float32)`."
+            )
+        expected = tuple(image_shape)
+        if tuple(shape[1:]) != expected:
+            height, width, channels = expected
+            patches = (
+                f", cut into {patch_size}-px patches" if patch_size else ""
+            )
+            raise ValueError(
+                f"{name}'s encoder takes {height}×{width} images with "
+                f"{channels} channels (its `image_shape`{patches}); got a "
+                f"batch of shape {shape}."
+            )
+        if shape[0] == 0:
+            raise ValueError(f"{name} needs at least 1 image per batch; got 0.")
+
+    def check_patch_values(self, values, images, num_patches, what):
+        """Raises unless `values` (a mask, masking noise) is `(B, N)`."""
+        shape = tuple(values.shape)
+        expected = (images.shape[0], num_patches)
+        if len(shape) != 2 or shape[1] != expected[1] or (
+            None not in (shape[0], expected[0]) and shape[0] != expected[0]
+        ):
+            raise ValueError(
+                f"{type(self).__name__}'s {what} must have shape (batch, "
+                f"num_patches) = {expected}; got {shape}."
+            )
 
 
 def clone_as_target(model, input_shape=None, name=None):
