@@ -15,3 +15,9 @@ from keras_ssl.losses.dino import (
 )
 from keras_ssl.losses.mae import mae_loss, normalize_patches
 from keras_ssl.losses.moco import infonce_in_batch, infonce_with_queue
+from keras_ssl.losses.vq import (
+    code_counts,
+    codebook_perplexity,
+    codebook_usage,
+    vq_commitment_loss,
+)
