@@ -124,6 +124,15 @@ class VQTokenizer(SSLModel):
     - Nothing is computed across images except the codebook's statistics:
       a batch of one image is accepted.
 
+    Measured (TensorFlow, 2 shared CPU cores; the defaults on
+    `load_image_data("digits").x_unlabeled`, 5,384 16×16 images, patches of
+    2, batch 128, `Adam(1e-3)`, 6 epochs): reconstruction MSE per epoch
+    0.044, 0.020, 0.014, 0.011, 0.0076, 0.0066 (predicting the mean image:
+    0.094); codebook usage per batch 0.40 → 0.76 and perplexity 106 → 245;
+    on the 451 test images, 434 of the 512 codes occur (perplexity 267) and
+    `decode_codes(tokenize(x))` has an MSE of 0.0062. 6-11 s per epoch
+    (the machine was shared).
+
     For BEiT: `tokenize(images)` gives int32 `(B, N)` code ids, `N =
     (H/p)·(W/p)`, in row-major patch order (that of
     `keras_ssl.layers.vit.patchify`); it is pure `keras.ops` without side
