@@ -7,9 +7,9 @@ Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
 backend before Keras is imported:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
-                          BYOL, DINO, MAE
+                          BYOL, DINO, MAE, VQTokenizer
     keras_ssl.losses      nt_xent_loss, ...
-    keras_ssl.layers      MLPHead
+    keras_ssl.layers      MLPHead, VectorQuantizer
     keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone
     keras_ssl.optimizers  LARS, warmup_cosine_schedule
     keras_ssl.data        load_image_data, SimCLRAugmentation, multi_view_dataset
@@ -42,6 +42,7 @@ _NAMES = {
     "BYOL": "models",
     "DINO": "models",
     "MAE": "models",
+    "VQTokenizer": "models",
     "CIFARResNetBackbone": "backbones",
     "ViTBackbone": "backbones",
     "LARS": "optimizers",

@@ -57,6 +57,9 @@ class MethodCase:
     # Metrics the method logs beside its loss.
     metrics: tuple = ()
     learning_rate: float = 3e-3
+    # The encoder returns feature maps (B, h, w, d) rather than vectors: the
+    # downstream classifier of the export test pools them first.
+    pool_encoder_output: bool = False
 
 
 def _two_fixed_views(images):

@@ -14,5 +14,11 @@ from keras_ssl.losses.dino import (
     update_center,
 )
 from keras_ssl.losses.mae import mae_loss, normalize_patches
-from keras_ssl.losses.moco import infonce_in_batch, infonce_with_queue
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
+from keras_ssl.losses.moco import infonce_in_batch, infonce_with_queue
+from keras_ssl.losses.vq import (
+    code_counts,
+    codebook_perplexity,
+    codebook_usage,
+    vq_commitment_loss,
+)

@@ -12,6 +12,7 @@ from keras_ssl.models.ssl_model import (
     pool_features,
     use_batch_statistics,
 )
+from keras_ssl.models.vq_tokenizer import VQTokenizer
 
 # Method name → class, every method of the library. The shared harness
 # (tests/harness.py) checks that each has a case; `keras_ssl.training.RECIPES`
@@ -23,4 +24,5 @@ METHODS = {
     "byol": BYOL,
     "dino": DINO,
     "mae": MAE,
+    "vq_tokenizer": VQTokenizer,
 }

@@ -102,9 +102,10 @@ def test_encoder_exports_and_reloads_as_backbone(trained, digits, tmp_path):
             atol=1e-6,
         )
     # A downstream classifier over the reloaded backbone trains.
-    classifier = keras.Sequential(
-        [keras.Input(images.shape[1:]), reloaded, keras.layers.Dense(10)]
-    )
+    layers = [keras.Input(images.shape[1:]), reloaded]
+    if case.pool_encoder_output:
+        layers.append(keras.layers.GlobalAveragePooling2D())
+    classifier = keras.Sequential([*layers, keras.layers.Dense(10)])
     classifier.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
