@@ -7,7 +7,7 @@ Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
 backend before Keras is imported:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
-                          BYOL, DINO, MAE, VQTokenizer
+                          BYOL, DINO, MAE, BEiT, VQTokenizer
     keras_ssl.losses      nt_xent_loss, ...
     keras_ssl.layers      MLPHead, VectorQuantizer
     keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone
@@ -42,6 +42,7 @@ _NAMES = {
     "BYOL": "models",
     "DINO": "models",
     "MAE": "models",
+    "BEiT": "models",
     "VQTokenizer": "models",
     "CIFARResNetBackbone": "backbones",
     "ViTBackbone": "backbones",

@@ -83,6 +83,41 @@ def _two_view_bad_inputs():
     ]
 
 
+def single_image_bad_inputs(extra=None):
+    """The bad inputs every one-view method (MAE, BEiT, VQTokenizer) rejects.
+
+    Args:
+        extra: `(key, good (4, N) values, N)` of the dict input a method
+            takes beside its images (MAE's "noise", BEiT's "mask"), or None
+            for a method that takes no dict.
+    """
+    good = np.random.default_rng(0).random((4, IMAGE_SIZE, IMAGE_SIZE, 3))
+    good = good.astype("float32")
+    cases = [
+        ((good, good), "one batch of images \\(one view\\)"),
+        (good[..., 0], "rank 4"),
+        ((good * 255).astype("uint8"), "float images"),
+        (good[..., :1], "16×16 images with 3 channels"),
+        (good[:, :12, :12], "16×16 images"),  # index 4: fails inside fit
+        (good[:0], "at least 1 image"),
+    ]
+    if extra is None:
+        return cases + [({"images": good}, "not a dict")]
+    key, values = extra
+    return cases + [
+        ({"images": good, key: values[:, :-1]}, f"{key} must have shape"),
+        ({"pixels": good}, f"keys 'images' and optionally '{key}'"),
+    ]
+
+
+def single_image_dataset(augment):
+    """`make_dataset` of a one-view method: `augment`ed single crops."""
+    return lambda images, batch_size: multi_view_dataset(
+        images, augment, num_views=1, batch_size=batch_size, seed=0,
+        repeat=True,
+    )
+
+
 CASES = [
     MethodCase(
         name="simclr",

@@ -51,6 +51,30 @@ def test_every_method_pretrains_exports_and_reports(method, tmp_path, capsys):
     assert type(reloaded).__name__.lower().startswith(method)
 
 
+@pytest.mark.parametrize("method", ["mae", "beit"])
+def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, capsys):
+    out = tmp_path / method
+    tiny = [*TINY]
+    tiny[tiny.index("--epochs") + 1] = "1"
+    tiny[tiny.index("--backbone") + 1] = "vit_tiny"
+    argv = ["pretrain", method, "--out", str(out), "--fine-tune-epochs", "1", *tiny]
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "fine_tune_accuracy" in summary["scores"][method]
+    assert "fine_tune_accuracy" in summary["scores"]["random_init"]
+    assert (out / "reconstructions.png").stat().st_size > 5_000
+    if method == "beit":
+        assert (out / "tokenizer.png").stat().st_size > 5_000
+    assert "fine-tuned" in capsys.readouterr().out
+
+    import keras
+
+    encoder = keras.saving.load_model(out / "encoder.keras")
+    assert type(encoder).__name__ == "ViTBackbone"
+    reloaded = keras.saving.load_model(out / "model.keras")
+    assert type(reloaded).__name__.lower() == method
+
+
 def test_method_names_match_the_engine():
     from keras_ssl.training import RECIPES
 

@@ -26,6 +26,8 @@ from keras_ssl.training import (
         ({"batch_size": 0}, "batch_size"),
         ({"method": "dino", "temperature": 0.1}, "simclr and moco"),
         ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"fine_tune_epochs": -1}, "fine_tune_epochs"),
+        ({"beta_2": 1.0}, "beta_2"),
     ],
 )
 def test_config_validation(kwargs, message):
@@ -33,10 +35,26 @@ def test_config_validation(kwargs, message):
         PretrainConfig(**kwargs)
 
 
+def test_fields_left_at_none_take_the_recipes_defaults():
+    simclr = PretrainConfig()
+    assert (simclr.backbone, simclr.epochs, simclr.batch_size) == (
+        "cifar_resnet_tiny", 100, 256)
+    assert (simclr.learning_rate, simclr.beta_2, simclr.fine_tune_epochs) == (
+        2e-3, 0.999, 0)
+    mae = PretrainConfig(method="mae")
+    assert mae.backbone == "vit_tiny" and mae.beta_2 == 0.95
+    assert mae.weight_decay == 0.05 and mae.fine_tune_epochs > 0
+    # What the user sets wins over the recipe.
+    assert PretrainConfig(method="mae", backbone="vit_base16",
+                          fine_tune_epochs=0).fine_tune_epochs == 0
+
+
 def test_every_backbone_builds_and_unknown_fails():
-    for name in ("cifar_resnet_tiny", "cifar_resnet_small"):
+    for name in ("cifar_resnet_tiny", "cifar_resnet_small", "vit_tiny"):
         backbone = build_backbone(name, (16, 16, 3))
         assert len(backbone.output.shape) == 2
+    vit = build_backbone("vit_tiny", (32, 32, 3))
+    assert vit.patch_size == 4 and tuple(vit.grid) == (8, 8)
     assert {"resnet18", "resnet50", "cifar_resnet18"} <= set(BACKBONES)
     with pytest.raises(ValueError, match="unknown backbone"):
         build_backbone("vgg", (16, 16, 3))

@@ -158,7 +158,9 @@ class ViTBackbone(Backbone):
         """
         if mask is None:
             return self.patch_embedding(images)
-        return self.patch_embedding(images, mask=mask, mask_token=mask_token)
+        return self.patch_embedding(
+            images, token_mask=mask, mask_token=mask_token
+        )
 
     def encode_tokens(self, tokens, training=False):
         """Runs the Transformer on any subset of patch tokens `(B, n, D)`.

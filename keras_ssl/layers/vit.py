@@ -360,7 +360,7 @@ def transformer_block(hidden_dim, num_heads, mlp_ratio=4.0,
 class PatchEmbedding(keras.layers.Layer):
     """Images → patch tokens with fixed sin-cos positions added.
 
-    Called with a `(B, N)` `mask` (1 = masked) and a `(D,)` `mask_token`,
+    Called with a `(B, N)` `token_mask` (1 = masked) and a `(D,)` `mask_token`,
     masked patches' embeddings are replaced by the token before the
     positions are added (BEiT's corrupted input). A convolution of kernel and stride `patch_size` (a linear map of each
     flattened patch) to `hidden_dim` channels, flattened to a sequence in
@@ -413,15 +413,16 @@ class PatchEmbedding(keras.layers.Layer):
         self.projection.build(input_shape)
         self.built = True
 
-    def call(self, images, mask=None, mask_token=None):
+    def call(self, images, token_mask=None, mask_token=None):
+        # `token_mask`, not `mask`: Keras reserves `mask` for its own masking.
         x = self.projection(images)
         x = ops.reshape(x, (-1, self.num_patches, self.hidden_dim))
-        if mask is not None:
+        if token_mask is not None:
             # BEiT: a masked patch's embedding is replaced by the learned
             # [MASK] embedding, before the positions are added.
             if mask_token is None:
-                raise ValueError("A `mask` needs the `mask_token` to put in.")
-            m = ops.cast(mask, x.dtype)[:, :, None]
+                raise ValueError("A `token_mask` needs the `mask_token` to put in.")
+            m = ops.cast(token_mask, x.dtype)[:, :, None]
             token = ops.reshape(ops.cast(mask_token, x.dtype), (1, 1, -1))
             x = x * (1.0 - m) + token * m
         return x + ops.cast(self.positions[None], x.dtype)

@@ -1,5 +1,6 @@
 """Self-supervised methods, one `keras.Model` subclass each."""
 
+from keras_ssl.models.beit import BEiT
 from keras_ssl.models.byol import BYOL
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
 from keras_ssl.models.mae import MAE
@@ -24,5 +25,6 @@ METHODS = {
     "byol": BYOL,
     "dino": DINO,
     "mae": MAE,
+    "beit": BEiT,
     "vq_tokenizer": VQTokenizer,
 }

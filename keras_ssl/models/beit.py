@@ -281,6 +281,7 @@ def train_tokenizer(images, patch_size, epochs=10, batch_size=128,
     from keras_ssl.models.vq_tokenizer import VQTokenizer
 
     images = np.asarray(images, "float32")
+    batch_size = min(int(batch_size), len(images))  # small data: one batch
     tokenizer = VQTokenizer(
         image_shape=images.shape[1:], patch_size=patch_size, seed=seed, **options
     )
@@ -296,12 +297,16 @@ def train_tokenizer(images, patch_size, epochs=10, batch_size=128,
     return tokenizer
 
 
-def build_for_digits(encoder, images, tokenizer_epochs=10, seed=0, **overrides):
+def build_for_digits(encoder, images, tokenizer_epochs=10, tokenizer_options=None,
+                     seed=0, **overrides):
     """A BEiT for short CPU runs on the embedded digits (`vit_tiny` encoder):
-    trains its tokenizer on `images` first (stage 1), then returns the model
-    for stage 2. `overrides` replace BEiT's constructor defaults."""
+    trains its tokenizer on `images` first (stage 1, `train_tokenizer` with
+    `tokenizer_epochs` and the `VQTokenizer` arguments in
+    `tokenizer_options`), then returns the model for stage 2. `overrides`
+    replace BEiT's constructor defaults."""
     tokenizer = train_tokenizer(
-        images, encoder.patch_size, epochs=tokenizer_epochs, seed=seed
+        images, encoder.patch_size, epochs=tokenizer_epochs, seed=seed,
+        **(tokenizer_options or {}),
     )
     kwargs = dict(mask_ratio=0.4, seed=seed)
     return BEiT(encoder, tokenizer, **{**kwargs, **overrides})

@@ -300,16 +300,19 @@ def build_for_digits(encoder, **overrides):
     """An MAE for short CPU runs on the embedded digits (`vit_tiny` encoder).
 
     `overrides` replace any of the defaults below (constructor arguments).
-    The decoder is scaled with the encoder (the paper's 512-wide, 8-block
-    decoder is sized for ViT-L's 1024-wide tokens): 64 wide, 4 blocks —
-    measured on the digits, a deeper decoder left the encoder's features
-    more linearly separable, as the paper's table 1a reports.
+    Measured on the digits (TensorFlow, 30 epochs, linear probe on the
+    pooled tokens): a 64-wide, 4-block decoder left the encoder's features
+    more linearly separable than a 32-wide, 2-block one (0.188 vs 0.135;
+    random init 0.149), as the paper's table 1a reports for depth; and
+    plain pixel targets beat normalised ones (0.155 vs 0.113 after 7
+    epochs): the digits' 2-px patches hold 12 values each, too few for a
+    per-patch mean and variance to mean much.
     """
     kwargs = dict(
         mask_ratio=0.75,
         decoder_dim=64,
         decoder_depth=4,
         decoder_num_heads=4,
-        norm_pix_loss=True,
+        norm_pix_loss=False,
     )
     return MAE(encoder, **{**kwargs, **overrides})

@@ -282,13 +282,19 @@ class SSLModel(keras.Model):
         return tuple(views)
 
     # --- one batch of images (masked image models, tokenizers) -------------
-    def split_image_inputs(self, inputs, extra_key):
+    def split_image_inputs(self, inputs, extra_key=None):
         """`(images, extra or None)` from a tensor, a 1-tuple `(images,)`
-        (what `multi_view_dataset(..., num_views=1)` yields) or a dict
-        `{"images": ..., extra_key: ...}` (e.g. MAE's fixed masking noise).
+        (what `multi_view_dataset(..., num_views=1)` yields) or, with an
+        `extra_key`, a dict `{"images": ..., extra_key: ...}` (e.g. MAE's
+        fixed masking noise).
         """
         name = type(self).__name__
         extra = None
+        if isinstance(inputs, dict) and extra_key is None:
+            raise ValueError(
+                f"{name} takes a batch of images (a tensor or a 1-tuple), not "
+                f"a dict; got keys {sorted(inputs)}."
+            )
         if isinstance(inputs, dict):
             unknown = sorted(set(inputs) - {"images", extra_key})
             if "images" not in inputs or unknown:

@@ -14,7 +14,7 @@ from keras import ops
 
 from keras_ssl.layers.vector_quantizer import VectorQuantizer
 from keras_ssl.losses.vq import codebook_perplexity, codebook_usage, vq_commitment_loss
-from keras_ssl.models.ssl_model import _FLOAT_DTYPES, SSLModel
+from keras_ssl.models.ssl_model import SSLModel
 
 NUM_RESIDUAL_BLOCKS = 2
 
@@ -270,43 +270,9 @@ class VQTokenizer(SSLModel):
             ValueError: naming what was expected, for several views, images
                 that are not a float batch of `image_shape`, or an empty batch.
         """
-        if isinstance(inputs, dict):
-            raise ValueError(
-                "VQTokenizer takes a batch of images (a tensor or a 1-tuple), "
-                f"not a dict; got keys {sorted(inputs)}."
-            )
-        if isinstance(inputs, (tuple, list)):
-            if len(inputs) != 1:
-                raise ValueError(
-                    "VQTokenizer takes one batch of images (one view) per "
-                    f"step; got {len(inputs)} views. Build inputs with "
-                    "`multi_view_dataset(images, augment, num_views=1)`."
-                )
-            inputs = inputs[0]
-        self._check_images(inputs)
-        return inputs
-
-    def _check_images(self, images):
-        shape = tuple(getattr(images, "shape", ()))
-        if len(shape) != 4:
-            raise ValueError(
-                "VQTokenizer expects a batch of images of rank 4 (batch, "
-                f"height, width, channels); got shape {shape}."
-            )
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if dtype not in _FLOAT_DTYPES:
-            raise ValueError(
-                f"VQTokenizer expects float images in [0, 1]; got dtype {dtype}. "
-                "Convert with `tf.image.convert_image_dtype(images, tf.float32)`."
-            )
-        if tuple(shape[1:]) != self.image_shape:
-            height, width, channels = self.image_shape
-            raise ValueError(
-                f"VQTokenizer takes {height}×{width} images with {channels} "
-                f"channels (its `image_shape`); got a batch of shape {shape}."
-            )
-        if shape[0] == 0:
-            raise ValueError("VQTokenizer needs at least 1 image per batch; got 0.")
+        images, _ = self.split_image_inputs(inputs)
+        self.check_image_batch(images, self.image_shape)
+        return images
 
     # --- the model ----------------------------------------------------------
     def call(self, inputs, training=False):

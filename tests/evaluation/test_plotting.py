@@ -42,3 +42,29 @@ def test_partial_knn_needs_its_epochs(tmp_path):
     # Measured at every epoch: no epochs needed.
     plot_history({"loss": [2.0, 1.0], "knn_accuracy": [0.3, 0.4]},
                  tmp_path / "h.png")
+
+
+def test_image_rows_write_a_png(tmp_path):
+    from keras_ssl.evaluation import plot_image_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 16, 16, 3))
+    path = plot_image_rows(
+        {"original": x, "gray": x[..., :1], "masked": x * 0.5},
+        tmp_path / "grid.png", title="rows",
+    )
+    with open(path, "rb") as file:
+        data = file.read()
+    assert data.startswith(b"\x89PNG") and len(data) > 5_000
+
+
+def test_image_rows_errors(tmp_path):
+    from keras_ssl.evaluation import plot_image_rows
+
+    x = np.zeros((4, 8, 8, 3))
+    with pytest.raises(ValueError, match="at least one row"):
+        plot_image_rows({}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        plot_image_rows({"a": x, "b": x[:2]}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match="\\(N, H, W, 1 or 3\\)"):
+        plot_image_rows({"a": x[..., 0]}, tmp_path / "a.png")

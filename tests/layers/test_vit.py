@@ -179,3 +179,57 @@ def test_docstring_examples():
     for module in (vit, mae_decoder, vit_backbone, mae):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_beit_block_sizes_scale_the_papers_to_the_grid():
+    from keras_ssl.layers.vit import beit_block_sizes
+
+    assert beit_block_sizes((14, 14)) == (78, 16)  # the paper's 224-px grid
+    assert beit_block_sizes((8, 8)) == (26, 5)
+    assert beit_block_sizes((4, 4)) == (6, 1)
+    assert beit_block_sizes((8, 8), 0.5, 3) == (32, 3)
+    with pytest.raises(ValueError, match="mask_ratio.*\\(0, 1\\)"):
+        beit_block_sizes((8, 8), 0.0)
+    with pytest.raises(ValueError, match="min_block_patches.*\\[1, 26\\]"):
+        beit_block_sizes((8, 8), min_block_patches=30)
+    with pytest.raises(ValueError, match="at least one patch must be masked"):
+        beit_block_sizes((2, 2), 0.05)
+
+
+@pytest.mark.parametrize("grid,num_masked,min_block", [((8, 8), 26, 5),
+                                                        ((4, 6), 10, 2),
+                                                        ((14, 14), 78, 16)])
+def test_blockwise_masking_masks_exactly_and_in_blocks(grid, num_masked, min_block):
+    from keras_ssl.layers.vit import blockwise_masking
+
+    seed = keras.random.SeedGenerator(0)
+    first = keras.ops.convert_to_numpy(
+        blockwise_masking(32, grid, num_masked, min_block, seed=seed))
+    second = keras.ops.convert_to_numpy(
+        blockwise_masking(32, grid, num_masked, min_block, seed=seed))
+    assert first.shape == (32, grid[0] * grid[1]) and first.dtype == np.float32
+    assert set(np.unique(first)) == {0.0, 1.0}
+    np.testing.assert_array_equal(first.sum(axis=1), num_masked)
+    # Each draw and each sample get their own mask.
+    assert not np.array_equal(first, second)
+    assert len({tuple(row) for row in first}) > 24
+    # Every sample holds a full rectangle of at least `min_block` patches:
+    # the first block always fits (its area is at most `num_masked`).
+    rows, cols = grid
+    for row in first.reshape(-1, rows, cols):
+        best = 0
+        for h in range(1, rows + 1):
+            for w in range(1, cols + 1):
+                if h * w <= best:
+                    continue
+                for t in range(rows - h + 1):
+                    for l in range(cols - w + 1):
+                        if row[t:t + h, l:l + w].all():
+                            best = h * w
+                            break
+                    else:
+                        continue
+                    break
+        # (rounding √(s·r) and √(s/r) to whole patches can shave a block
+        # of area s a little below it)
+        assert best >= min(min_block, num_masked) * 0.75, row

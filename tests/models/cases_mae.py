@@ -7,9 +7,13 @@ the same weights and the same noise give the same loss on every backend.
 
 import numpy as np
 
-from harness import IMAGE_SIZE, MethodCase
+from harness import (
+    IMAGE_SIZE,
+    MethodCase,
+    single_image_bad_inputs,
+    single_image_dataset,
+)
 from keras_ssl.backbones import ViTBackbone
-from keras_ssl.data import multi_view_dataset
 from keras_ssl.models.mae import MAE, paper_augmentation
 
 PATCH_SIZE = 4
@@ -47,32 +51,14 @@ def fixed_inputs(images):
 
 
 def bad_inputs():
-    good = np.random.default_rng(0).random((4, IMAGE_SIZE, IMAGE_SIZE, 3))
-    good = good.astype("float32")
-    return [
-        ((good, good), "one batch of images \\(one view\\)"),
-        (good[..., 0], "rank 4"),
-        ((good * 255).astype("uint8"), "float images"),
-        (good[..., :1], "16×16 images with 3 channels"),
-        (good[:, :12, :12], "16×16 images"),  # index 4: fails inside fit
-        (good[:0], "at least 1 image"),
-        ({"images": good, "noise": fixed_noise(4)[:, :8]}, "noise must have shape"),
-        ({"pixels": good}, "keys 'images' and optionally 'noise'"),
-    ]
+    return single_image_bad_inputs(("noise", fixed_noise(4)))
 
 
 CASE = MethodCase(
     name="mae",
     build_model=tiny_mae,
     # One view per image: random resized crop (20-100%) + flip, MAE's recipe.
-    make_dataset=lambda images, batch_size: multi_view_dataset(
-        images,
-        paper_augmentation(IMAGE_SIZE),
-        num_views=1,
-        batch_size=batch_size,
-        seed=0,
-        repeat=True,
-    ),
+    make_dataset=single_image_dataset(paper_augmentation(IMAGE_SIZE)),
     fixed_inputs=fixed_inputs,
     bad_inputs=bad_inputs,
 )

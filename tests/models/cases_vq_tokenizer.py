@@ -7,8 +7,13 @@ patch), which the harness pools before the downstream classifier.
 
 import numpy as np
 
-from harness import IMAGE_SIZE, MethodCase
-from keras_ssl.data import SimCLRAugmentation, multi_view_dataset
+from harness import (
+    IMAGE_SIZE,
+    MethodCase,
+    single_image_bad_inputs,
+    single_image_dataset,
+)
+from keras_ssl.data import SimCLRAugmentation
 from keras_ssl.models import VQTokenizer
 
 PATCH_SIZE = 2
@@ -38,17 +43,7 @@ def crops(images, count=16):
 
 
 def bad_inputs():
-    good = np.random.default_rng(0).random((4, IMAGE_SIZE, IMAGE_SIZE, 3))
-    good = good.astype("float32")
-    return [
-        ((good, good), "one batch of images \\(one view\\)"),
-        (good[..., 0], "rank 4"),
-        ((good * 255).astype("uint8"), "float images"),
-        (good[..., :1], "16×16 images with 3 channels"),
-        (good[:, :12, :12], "16×16 images"),  # index 4: fails inside fit
-        (good[:0], "at least 1 image"),
-        ({"images": good}, "not a dict"),
-    ]
+    return single_image_bad_inputs()
 
 
 CASE = MethodCase(
@@ -56,15 +51,10 @@ CASE = MethodCase(
     build_model=tiny_tokenizer,
     # One view per image: a random resized crop (20-100%) and a flip, no
     # colour changes (the tokenizer must reconstruct the colours it sees).
-    make_dataset=lambda images, batch_size: multi_view_dataset(
-        images,
+    make_dataset=single_image_dataset(
         SimCLRAugmentation(
             IMAGE_SIZE, crop_scale=(0.2, 1.0), jitter_p=0.0, grayscale_p=0.0
-        ),
-        num_views=1,
-        batch_size=batch_size,
-        seed=0,
-        repeat=True,
+        )
     ),
     fixed_inputs=crops,
     bad_inputs=bad_inputs,
