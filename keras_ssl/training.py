@@ -431,7 +431,7 @@ RECIPES = {
         _single_crops,
         {
             "backbone": "vit_tiny",
-            "epochs": 40,
+            "epochs": 30,
             "batch_size": 128,
             "learning_rate": 1e-3,
             "weight_decay": 0.05,

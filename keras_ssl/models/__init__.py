@@ -10,6 +10,7 @@ from keras_ssl.models.ssl_model import (
     SSLModel,
     clone_as_target,
     cosine_schedule,
+    freeze,
     pool_features,
     use_batch_statistics,
 )

@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_ssl.layers.vit import beit_block_sizes, blockwise_masking
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
-from keras_ssl.models.ssl_model import SSLModel
+from keras_ssl.models.ssl_model import SSLModel, freeze
 
 _ENCODER_API = ("embed_patches", "encode_tokens", "patch_size", "image_shape",
                 "grid", "num_patches", "num_prefix_tokens", "hidden_dim")
@@ -148,7 +148,7 @@ class BEiT(SSLModel):
         self.encoder = encoder
         self.tokenizer = tokenizer
         # Frozen in stage 2; set before `compile()`.
-        self.tokenizer.trainable = False
+        freeze(self.tokenizer)
         self.mask_ratio = float(mask_ratio)
         self.vocab_size = num_codes
         self.seed = seed
@@ -274,7 +274,8 @@ def train_tokenizer(images, patch_size, epochs=10, batch_size=128,
         **options: other `VQTokenizer` constructor arguments.
 
     Returns:
-        The trained tokenizer, and its `fit` history as `tokenizer.history`.
+        The trained tokenizer (uncompiled), with its `fit` history as
+        `tokenizer.history`.
     """
     from keras_ssl.data import multi_view_dataset
     from keras_ssl.models.mae import paper_augmentation
@@ -293,17 +294,28 @@ def train_tokenizer(images, patch_size, epochs=10, batch_size=128,
         batch_size=batch_size, seed=seed,
     )
     history = tokenizer.fit(views, epochs=epochs, verbose=verbose)
-    tokenizer.history = history
-    return tokenizer
+    # An uncompiled copy travels inside BEiT: a compiled one would carry its
+    # optimizer into BEiT's saved file, to be rebuilt (and warned about) on
+    # loading, though stage 2 never trains it.
+    trained = VQTokenizer.from_config(tokenizer.get_config())
+    trained.set_weights(tokenizer.get_weights())
+    trained.history = history
+    return trained
 
 
-def build_for_digits(encoder, images, tokenizer_epochs=10, tokenizer_options=None,
+def build_for_digits(encoder, images, tokenizer_epochs=6, tokenizer_options=None,
                      seed=0, **overrides):
     """A BEiT for short CPU runs on the embedded digits (`vit_tiny` encoder):
     trains its tokenizer on `images` first (stage 1, `train_tokenizer` with
     `tokenizer_epochs` and the `VQTokenizer` arguments in
     `tokenizer_options`), then returns the model for stage 2. `overrides`
-    replace BEiT's constructor defaults."""
+    replace BEiT's constructor defaults.
+
+    Measured on the digits (TensorFlow, 30 epochs, `vit_tiny`): with 512
+    codes (the tokenizer's default) fine-tuning reached 0.399 against 0.361
+    with 128 codes (random init 0.268); six tokenizer epochs reach a
+    reconstruction MSE of 0.0066 with ~80% of the codes in use.
+    """
     tokenizer = train_tokenizer(
         images, encoder.patch_size, epochs=tokenizer_epochs, seed=seed,
         **(tokenizer_options or {}),

@@ -359,6 +359,21 @@ class SSLModel(keras.Model):
             )
 
 
+def freeze(layer):
+    """Makes `layer` and every layer inside it non-trainable.
+
+    Plain `layer.trainable = False` is not enough under TensorFlow for a
+    layer built with `trainable=False` (e.g. deserialised from a saved
+    model) whose sublayers are created in its constructor: TensorFlow's
+    attribute tracking skips an assignment of the value the attribute
+    already has, so Keras' setter never reaches the sublayers, which stay
+    trainable (found with BEiT's tokenizer after `load_model`). The setter
+    is called directly here.
+    """
+    keras.layers.Layer.trainable.fset(layer, False)
+    return layer
+
+
 def clone_as_target(model, input_shape=None, name=None):
     """A frozen copy of `model` with copied (not shared) weights.
 

@@ -164,3 +164,17 @@ def test_cosine_schedule_matches_byol_formula():
         expected = 1 - (1 - base) * (np.cos(np.pi * min(k, total) / total) + 1) / 2
         got = float(ops.convert_to_numpy(cosine_schedule(k, total, base, 1.0)))
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_freeze_reaches_the_sublayers_of_a_deserialised_model():
+    from keras_ssl.models import freeze
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    config = keras.saving.serialize_keras_object(outer)
+    config["config"]["trainable"] = False
+    loaded = keras.saving.deserialize_keras_object(config)
+    freeze(loaded)
+    assert not loaded.trainable and loaded.trainable_variables == []
+    assert not any(w.trainable for w in loaded.weights)
+    assert not inner.trainable or inner is not loaded.layers[0]
