@@ -20,6 +20,13 @@ import time
 # Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
 # default run. KERAS_BACKEND or --backend overrides it.
 DEFAULT_BACKEND = "tensorflow"
+# Methods whose end-to-end run is faster on another backend, measured with
+# the CLI on 2 CPU cores: MAE epochs (vit_tiny, batch 128, with the tf.data
+# pipeline) took 10 s on eager torch against 14-26 s jit-compiled on
+# TensorFlow and 22-39 s on JAX (benchmarks/quality.py: the whole MAE run
+# 10.1 min on torch, 13.9 on TensorFlow). BEiT took as long on both (11.7
+# and 11.6 min) and stays on the default.
+METHOD_BACKENDS = {"mae": "torch"}
 # The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
 # here so that parsing the arguments imports no Keras.
 METHOD_NAMES = ("simclr", "moco", "byol", "dino", "mae", "beit")
@@ -80,8 +87,8 @@ def _parser():
                    help="output folder (default: runs/METHOD-DATASET)")
     p.add_argument("--backend", default=None,
                    choices=("tensorflow", "jax", "torch"),
-                   help=f"Keras backend (default: $KERAS_BACKEND or "
-                   f"{DEFAULT_BACKEND})")
+                   help=f"Keras backend (default: $KERAS_BACKEND, else "
+                   f"{DEFAULT_BACKEND}; mae: torch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -96,6 +103,16 @@ def _peak_memory_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def choose_backend(method, flag=None, environ=None):
+    """The backend a run uses: `--backend`, else `$KERAS_BACKEND`, else the
+    method's measured default (`METHOD_BACKENDS`, else `DEFAULT_BACKEND`)."""
+    return (
+        flag
+        or (environ or {}).get("KERAS_BACKEND")
+        or METHOD_BACKENDS.get(method, DEFAULT_BACKEND)
+    )
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.method not in METHOD_NAMES:
@@ -103,7 +120,7 @@ def main(argv=None):
             f"unknown method {args.method!r}: expected one of "
             f"{', '.join(METHOD_NAMES)}"
         )
-    backend = args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    backend = choose_backend(args.method, args.backend, os.environ)
     if "keras" in sys.modules and args.backend:
         import keras
 

@@ -75,6 +75,15 @@ def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, caps
     assert type(reloaded).__name__.lower() == method
 
 
+def test_backend_choice():
+    assert cli.choose_backend("simclr") == "tensorflow"
+    assert cli.choose_backend("mae") == "torch"
+    assert cli.choose_backend("beit") == "tensorflow"
+    assert cli.choose_backend("mae", environ={"KERAS_BACKEND": "jax"}) == "jax"
+    assert cli.choose_backend("mae", "tensorflow", {"KERAS_BACKEND": "jax"}) == (
+        "tensorflow")
+
+
 def test_method_names_match_the_engine():
     from keras_ssl.training import RECIPES
 

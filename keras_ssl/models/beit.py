@@ -111,20 +111,16 @@ class BEiT(SSLModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        missing = [name for name in _ENCODER_API if not hasattr(encoder, name)]
-        if missing:
-            raise ValueError(
-                "BEiT's encoder must be a ViT that embeds patches with a mask "
-                "token, such as `keras_ssl.backbones.ViTBackbone`; "
-                f"{type(encoder).__name__} has no {', '.join(missing)}."
-            )
-        missing = [n for n in _TOKENIZER_API if not hasattr(tokenizer, n)]
-        if missing:
-            raise ValueError(
-                "BEiT's tokenizer must map images to one code per patch, such "
-                "as `keras_ssl.models.VQTokenizer`; "
-                f"{type(tokenizer).__name__} has no {', '.join(missing)}."
-            )
+        self.require_api(
+            encoder, _ENCODER_API, "BEiT's encoder",
+            "a ViT that embeds patches with a mask token, such as "
+            "`keras_ssl.backbones.ViTBackbone`",
+        )
+        self.require_api(
+            tokenizer, _TOKENIZER_API, "BEiT's tokenizer",
+            "a model that maps images to one code per patch, such as "
+            "`keras_ssl.models.VQTokenizer`",
+        )
         if tuple(tokenizer.grid) != tuple(encoder.grid) or tuple(
             tokenizer.image_shape
         ) != tuple(encoder.image_shape):

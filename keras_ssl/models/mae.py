@@ -120,14 +120,12 @@ class MAE(SSLModel):
                 "MAE `mask_ratio` (the fraction of patches removed) must be in "
                 f"(0, 1); got {mask_ratio}. The paper uses 0.75."
             )
-        missing = [name for name in _ENCODER_API if not hasattr(encoder, name)]
-        if missing:
-            raise ValueError(
-                "MAE's encoder runs on the visible patches only, so it must be "
-                "a ViT that can embed patches and encode any subset of them, "
-                "such as `keras_ssl.backbones.ViTBackbone`; "
-                f"{type(encoder).__name__} has no {', '.join(missing)}."
-            )
+        self.require_api(
+            encoder, _ENCODER_API, "MAE's encoder",
+            "a ViT that can embed patches and encode any subset of them (it "
+            "runs on the visible patches only), such as "
+            "`keras_ssl.backbones.ViTBackbone`",
+        )
         if int(decoder_dim) < 4 or int(decoder_dim) % 4:
             raise ValueError(
                 "MAE `decoder_dim` must be a multiple of 4 (the decoder's 2-D "

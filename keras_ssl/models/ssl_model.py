@@ -256,19 +256,7 @@ class SSLModel(keras.Model):
             )
         first = _static_shape(views[0])
         for i, view in enumerate(views):
-            shape = _static_shape(view)
-            if len(shape) != 4:
-                raise ValueError(
-                    f"{name}: view {i} must be a batch of images of rank 4 "
-                    f"(batch, height, width, channels); got shape {shape}."
-                )
-            dtype = keras.backend.standardize_dtype(view.dtype)
-            if dtype not in _FLOAT_DTYPES:
-                raise ValueError(
-                    f"{name}: view {i} must hold float images in [0, 1]; got "
-                    f"dtype {dtype}. Convert with "
-                    "`tf.image.convert_image_dtype(images, tf.float32)`."
-                )
+            shape = self._check_float_images(view, f"view {i}")
             if num_views is not None and shape != first:
                 raise ValueError(
                     f"{name}: all views must have the same shape; view 0 has "
@@ -320,18 +308,7 @@ class SSLModel(keras.Model):
         batch `(B, H, W, C)` of `image_shape` (cut into `patch_size` px
         patches, when given)."""
         name = type(self).__name__
-        shape = tuple(getattr(images, "shape", ()))
-        if len(shape) != 4:
-            raise ValueError(
-                f"{name} expects a batch of images of rank 4 (batch, height, "
-                f"width, channels); got shape {shape}."
-            )
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if dtype not in _FLOAT_DTYPES:
-            raise ValueError(
-                f"{name} expects float images in [0, 1]; got dtype {dtype}. "
-                "Convert with `tf.image.convert_image_dtype(images, tf.float32)`."
-            )
+        shape = self._check_float_images(images, "the input")
         expected = tuple(image_shape)
         if tuple(shape[1:]) != expected:
             height, width, channels = expected
@@ -345,6 +322,36 @@ class SSLModel(keras.Model):
             )
         if shape[0] == 0:
             raise ValueError(f"{name} needs at least 1 image per batch; got 0.")
+
+    def _check_float_images(self, images, what):
+        """The static shape of `images`, a rank-4 float batch, or a clear
+        `ValueError` naming `what` ("view 0", "the input")."""
+        name = type(self).__name__
+        shape = _static_shape(images) if hasattr(images, "shape") else ()
+        if len(shape) != 4:
+            raise ValueError(
+                f"{name}: {what} must be a batch of images of rank 4 (batch, "
+                f"height, width, channels); got shape {shape}."
+            )
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"{name}: {what} must hold float images in [0, 1]; got dtype "
+                f"{dtype}. Convert with "
+                "`tf.image.convert_image_dtype(images, tf.float32)`."
+            )
+        return shape
+
+    @staticmethod
+    def require_api(obj, names, role, example):
+        """Raises a clear `ValueError` unless `obj` has every attribute in
+        `names`: "{role} must be {example}; X has no a, b"."""
+        missing = [name for name in names if not hasattr(obj, name)]
+        if missing:
+            raise ValueError(
+                f"{role} must be {example}; {type(obj).__name__} has no "
+                f"{', '.join(missing)}."
+            )
 
     def check_patch_values(self, values, images, num_patches, what):
         """Raises unless `values` (a mask, masking noise) is `(B, N)`."""
