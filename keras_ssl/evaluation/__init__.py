@@ -1,5 +1,5 @@
 """Evaluation of learned representations: k-NN, linear probe, fine-tuning,
-monitoring."""
+monitoring, zero-shot classification and retrieval."""
 
 from keras_ssl.evaluation.callbacks import KNNMonitor
 from keras_ssl.evaluation.features import extract_features
@@ -10,8 +10,18 @@ from keras_ssl.evaluation.linear_probe import (
     linear_probe_accuracy,
 )
 from keras_ssl.evaluation.plotting import plot_history, plot_image_rows
+from keras_ssl.evaluation.zero_shot import (
+    DIGIT_TEMPLATES,
+    ZeroShotClassifier,
+    retrieval_recall,
+    zero_shot_accuracy,
+)
 
 __all__ = [
+    "DIGIT_TEMPLATES",
+    "ZeroShotClassifier",
+    "retrieval_recall",
+    "zero_shot_accuracy",
     "KNNMonitor",
     "evaluate_knn",
     "evaluate_linear_probe",

@@ -6,6 +6,7 @@ from keras_ssl.losses.byol import (
     negative_cosine_similarity,
     symmetric_byol_loss,
 )
+from keras_ssl.losses.clip import CLIPLoss, clip_logit_scale, clip_loss
 from keras_ssl.losses.contrastive import NTXentLoss, l2_normalize, nt_xent_loss
 from keras_ssl.losses.dino import (
     dino_loss,

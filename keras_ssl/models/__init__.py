@@ -2,6 +2,7 @@
 
 from keras_ssl.models.beit import BEiT
 from keras_ssl.models.byol import BYOL
+from keras_ssl.models.clip import CLIP
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
 from keras_ssl.models.mae import MAE
 from keras_ssl.models.moco import MoCo, MoCoV3
@@ -28,4 +29,5 @@ METHODS = {
     "mae": MAE,
     "beit": BEiT,
     "vq_tokenizer": VQTokenizer,
+    "clip": CLIP,
 }

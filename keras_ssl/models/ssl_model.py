@@ -151,6 +151,30 @@ class SSLModel(keras.Model):
             target.assign(m * target + (1.0 - m) * online_value)
 
     @staticmethod
+    def gather_across_replicas(x):
+        """`(global_x, offset)`: `x` concatenated over the replicas of a
+        `tf.distribute` strategy, in replica order, and the global index of
+        this replica's first row.
+
+        The gather passes gradients back: TensorFlow's `all_gather` sums the
+        replicas' upstream gradients and hands each replica its own slice,
+        so with losses scaled by `1 / num_replicas` the summed gradients are
+        those of the global-batch loss (a test compares them with one
+        device). Without a multi-replica strategy, and under JAX
+        `keras.distribution` (where the step already sees the global batch)
+        or torch, it returns `(x, 0)`.
+        """
+        if _BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                gathered = context.all_gather(x, axis=0)
+                offset = context.replica_id_in_sync_group * tf.shape(x)[0]
+                return gathered, offset
+        return x, 0
+
+    @staticmethod
     def parameter_pairs(target_networks, online_networks):
         """`(targets, onlines)`: the target copies of the online networks'
         trainable parameters, in matching order, for `ema_update`.
