@@ -1,9 +1,12 @@
 """The `keras-ssl` command line.
 
-    keras-ssl pretrain simclr|moco|byol|dino|mae|beit
+    keras-ssl pretrain simclr|moco|byol|dino|mae|beit|clip
                               [--dataset digits|tfds:NAME|folder:PATH]
                               [--epochs N] [--backbone NAME] [--out DIR]
                               [--backend tensorflow|jax|torch]
+    keras-ssl zero-shot [--model runs/clip-digits/model.keras]
+                        [--classes zero,one,...] [--templates "a {}.",...]
+                        [--num-images 8]
 
 Keras reads its backend once, at import, so this module imports nothing of
 Keras (nor of keras_ssl's modules that do) until the arguments are parsed.
@@ -30,6 +33,8 @@ METHOD_BACKENDS = {"mae": "torch"}
 # The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
 # here so that parsing the arguments imports no Keras.
 METHOD_NAMES = ("simclr", "moco", "byol", "dino", "mae", "beit")
+# Methods trained on image-caption pairs (keras_ssl.image_text).
+IMAGE_TEXT_METHODS = ("clip",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +58,9 @@ def _parser():
         description="Pretrain an encoder with a self-supervised method, then "
         "report k-NN and linear-probe accuracy next to random initialisation.",
     )
-    p.add_argument("method", help=f"one of: {', '.join(METHOD_NAMES)}")
+    p.add_argument(
+        "method", help=f"one of: {', '.join(METHOD_NAMES + IMAGE_TEXT_METHODS)}"
+    )
     p.add_argument(
         "--dataset",
         default="digits",
@@ -90,6 +97,24 @@ def _parser():
                    help=f"Keras backend (default: $KERAS_BACKEND, else "
                    f"{DEFAULT_BACKEND}; mae: torch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    z = commands.add_parser(
+        "zero-shot",
+        help="classify images with a pretrained CLIP from class names",
+        description="Load a CLIP model saved by `keras-ssl pretrain clip` "
+        "and classify held-out images of the embedded corpus from class "
+        "names and prompt templates only.",
+    )
+    z.add_argument("--model", default="runs/clip-digits/model.keras")
+    z.add_argument("--classes", default=None,
+                   help="comma-separated class names (default: the corpus')")
+    z.add_argument("--templates", default=None,
+                   help="comma-separated prompts with {} for the class name")
+    z.add_argument("--num-images", type=int, default=8)
+    z.add_argument("--dataset", default="digits",
+                   help="image-caption data: digits, tfds:NAME, folder:PATH")
+    z.add_argument("--data-dir", default=None, help="local TFDS data_dir")
+    z.add_argument("--out", default=None, help="PNG of the predictions")
+    z.add_argument("--backend", default=None)
     return parser
 
 
@@ -115,12 +140,13 @@ def choose_backend(method, flag=None, environ=None):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if args.method not in METHOD_NAMES:
+    method = getattr(args, "method", "clip")
+    if method not in METHOD_NAMES + IMAGE_TEXT_METHODS:
         return _fail(
             f"unknown method {args.method!r}: expected one of "
-            f"{', '.join(METHOD_NAMES)}"
+            f"{', '.join(METHOD_NAMES + IMAGE_TEXT_METHODS)}"
         )
-    backend = choose_backend(args.method, args.backend, os.environ)
+    backend = choose_backend(method, args.backend, os.environ)
     if "keras" in sys.modules and args.backend:
         import keras
 
@@ -131,6 +157,10 @@ def main(argv=None):
             )
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.command == "zero-shot":
+        return _zero_shot(args)
+    if method in IMAGE_TEXT_METHODS:
+        return _pretrain_clip(args)
     return _pretrain(args)
 
 
@@ -264,6 +294,158 @@ def _pretrain(args):
         f"{summary['peak_memory_gib']:.2f} GiB"
     )
     print(f"wrote {', '.join(exported)} to {out}/")
+    return 0
+
+
+def _load_image_text(args, seed=0):
+    from keras_ssl.data import load_image_text_data
+
+    spec = args.dataset
+    if spec.startswith("folder:"):
+        spec = spec[len("folder:"):]
+    return load_image_text_data(
+        spec, image_size=getattr(args, "image_size", None),
+        data_dir=args.data_dir, max_examples=getattr(args, "max_examples", None),
+        seed=seed,
+    )
+
+
+def _pretrain_clip(args):
+    from keras_ssl.image_text import ClipConfig, plot_top_captions, pretrain_clip
+
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "image_backbone": args.backbone,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+    }
+    try:
+        config = ClipConfig(**{k: v for k, v in overrides.items() if v is not None})
+        data = _load_image_text(args, config.seed)
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+
+    import keras
+
+    out = pathlib.Path(args.out or f"runs/clip-{args.dataset.split(':')[0]}")
+    out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"keras-ssl: clip on {data.name} ({len(data.x_train)} image-caption "
+        f"pairs of {data.image_shape}) with {config.image_backbone} and a "
+        f"{config.text_layers}-layer text Transformer, {config.epochs} epochs, "
+        f"backend {keras.backend.backend()}"
+    )
+    start = time.perf_counter()
+    try:
+        result = pretrain_clip(data, config, verbose=0 if args.quiet else 2)
+    except ValueError as error:
+        return _fail(str(error).splitlines()[0])
+    model = result.model
+    model.save(out / "model.keras")
+    model.image_encoder.save(out / "image_encoder.keras")
+    model.text_encoder.save_to_preset(str(out / "text_encoder_preset"))
+    exported = ["model.keras", "image_encoder.keras", "text_encoder_preset/"]
+    if hasattr(model.image_encoder, "save_to_preset"):
+        model.image_encoder.save_to_preset(str(out / "image_encoder_preset"))
+        exported.append("image_encoder_preset/")
+    summary = {
+        "method": "clip",
+        "dataset": data.name,
+        "backend": keras.backend.backend(),
+        "config": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses_asdict(config).items()
+        },
+        "train_seconds": round(result.train_seconds, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "peak_memory_gib": round(_peak_memory_gib(), 2),
+        "scores": {"clip": result.scores, "random_init": result.random_init_scores},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "history.json").write_text(json.dumps({"history": result.history}))
+    from keras_ssl.evaluation import plot_history
+
+    plot_history(result.history, out / "training.png",
+                 title=f"clip on {data.name} ({keras.backend.backend()})")
+    plot_top_captions(
+        model, data.x_test, list(data.captions_test), out / "top_captions.png",
+        true_captions=list(data.captions_test),
+    )
+    exported += ["summary.json", "history.json", "training.png", "top_captions.png"]
+    keys = [k for k in ("zero_shot_accuracy", "linear_probe_accuracy",
+                        "image_to_text_R@1", "image_to_text_R@5",
+                        "image_to_text_R@10", "text_to_image_R@1",
+                        "text_to_image_R@5", "text_to_image_R@10")
+            if k in result.scores]
+    print(f"\n{'score':<24}{'clip':>8}{'random init':>13}")
+    for key in keys:
+        print(f"{key:<24}{result.scores[key]:>8.3f}"
+              f"{result.random_init_scores[key]:>13.3f}")
+    if "chance" in result.scores:
+        print(f"{'chance (zero-shot)':<24}{result.scores['chance']:>8.3f}")
+    print(
+        f"\ntrained {result.train_seconds:.0f} s, total "
+        f"{summary['total_seconds']:.0f} s, peak memory "
+        f"{summary['peak_memory_gib']:.2f} GiB"
+    )
+    print(f"wrote {', '.join(exported)} to {out}/")
+    return 0
+
+
+def dataclasses_asdict(config):
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
+def _zero_shot(args):
+    path = pathlib.Path(args.model)
+    if not path.exists():
+        return _fail(
+            f"no model at {path}: train one with `keras-ssl pretrain clip` "
+            "or pass --model"
+        )
+    import keras
+    import numpy as np
+
+    from keras_ssl.evaluation import DIGIT_TEMPLATES, ZeroShotClassifier
+
+    model = keras.saving.load_model(path)
+    try:
+        data = _load_image_text(args)
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+    classes = (
+        [c.strip() for c in args.classes.split(",") if c.strip()]
+        if args.classes else list(data.class_names or [])
+    )
+    templates = (
+        tuple(t.strip() for t in args.templates.split(",") if t.strip())
+        if args.templates else DIGIT_TEMPLATES
+    )
+    try:
+        classifier = ZeroShotClassifier(model, classes, templates)
+    except ValueError as error:
+        return _fail(str(error).splitlines()[0])
+    images = np.asarray(data.x_test[: args.num_images])
+    indices, probabilities = classifier.top_k(images, k=min(3, len(classes)))
+    for i in range(len(images)):
+        guesses = ", ".join(
+            f"{classes[j]} {p:.2f}" for j, p in zip(indices[i], probabilities[i])
+        )
+        print(f"image {i}: {guesses}   (caption: {data.captions_test[i]})")
+    if data.y_test is not None and list(classes) == list(data.class_names or []):
+        accuracy = float(np.mean(classifier.predict(data.x_test) == data.y_test))
+        print(f"zero-shot accuracy on {len(data.x_test)} held-out images: "
+              f"{accuracy:.3f} (chance {1 / len(classes):.3f})")
+    if args.out:
+        from keras_ssl.image_text import plot_top_captions
+
+        prompts = [templates[0].format(c) for c in classes]
+        plot_top_captions(model, images, prompts, args.out,
+                          num_images=len(images), k=min(3, len(classes)))
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -86,6 +86,8 @@ BACKBONES = {
     "vit_tiny": _vit(64, 4, 4),
     # ViT-B/16 (Dosovitskiy et al.), the MAE and BEiT papers' encoder.
     "vit_base16": _vit(768, 12, 12, patch_size=16),
+    # ViT-B/32, CLIP's ViT-B/32 image encoder.
+    "vit_base32": _vit(768, 12, 12, patch_size=32),
 }
 
 
