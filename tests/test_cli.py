@@ -132,3 +132,34 @@ def test_bad_numbers_and_missing_command(capsys):
     assert "epochs" in _error(["pretrain", "simclr", "--epochs", "0"], capsys)
     assert "required" in _error([], capsys)
     assert "invalid int" in _error(["pretrain", "simclr", "--epochs", "x"], capsys)
+
+
+def test_clip_pretrains_then_zero_shot_predicts(tmp_path, capsys):
+    out = tmp_path / "clip"
+    argv = ["pretrain", "clip", "--out", str(out), "--epochs", "1",
+            "--max-examples", "96", "--batch-size", "32", "--quiet"]
+    assert cli.main(argv) == 0
+    for name in ("model.keras", "image_encoder.keras", "summary.json",
+                 "training.png", "top_captions.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "text_encoder_preset" / "config.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"zero_shot_accuracy", "image_to_text_R@1"} <= set(summary["scores"]["clip"])
+    printed = capsys.readouterr().out
+    assert "zero_shot_accuracy" in printed and "chance" in printed
+
+    picture = tmp_path / "zero_shot.png"
+    argv = ["zero-shot", "--model", str(out / "model.keras"), "--num-images", "3",
+            "--classes", "zero,one,two", "--out", str(picture)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("image ") == 3 and "caption:" in printed
+    assert picture.stat().st_size > 0
+    assert cli.main(["zero-shot", "--model", str(out / "model.keras"),
+                     "--num-images", "2"]) == 0
+    assert "zero-shot accuracy" in capsys.readouterr().out
+
+
+def test_zero_shot_without_a_model_fails_clearly(tmp_path, capsys):
+    assert cli.main(["zero-shot", "--model", str(tmp_path / "none.keras")]) == 2
+    assert "keras-ssl pretrain clip" in capsys.readouterr().err
