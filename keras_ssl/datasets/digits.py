@@ -203,8 +203,40 @@ def _colours_with_luma(rng: np.random.Generator, luma: np.ndarray) -> np.ndarray
     return np.where((current > target)[..., None], darker, lighter).astype(np.float32)
 
 
-def _render(glyphs: np.ndarray, image_size: int, rng: np.random.Generator) -> _Rendering:
-    """Draws `(n, 8, 8)` glyphs in `[0, 1]` over cluttered backgrounds."""
+def _render(
+    glyphs: np.ndarray,
+    image_size: int,
+    rng: np.random.Generator,
+    *,
+    digit_rgb: np.ndarray | None = None,
+    luma_separation: float = _LUMA_SEPARATION,
+    background_saturation: float = 1.0,
+    num_shapes: tuple[int, int] = _NUM_SHAPES,
+    scale_range: tuple = _DIGIT_SCALE,
+    centre: np.ndarray | None = None,
+    centre_jitter: float = 0.0,
+) -> _Rendering:
+    """Draws `(n, 8, 8)` glyphs in `[0, 1]` over cluttered backgrounds.
+
+    The keyword arguments default to the cluttered-digits rendering (which
+    they leave unchanged, random stream included); `load_captioned_digits`
+    sets them to impose each digit's attributes.
+
+    Args:
+        digit_rgb: `(n, 3)` colours to draw the digits in, instead of random
+            colours. The background then takes the luma side (darker or
+            lighter than the digit) with more room.
+        luma_separation: Luma gap between the digit and every background
+            colour, at most 0.5.
+        background_saturation: Scales the background colours' saturation
+            towards grey (1 keeps them, 0 makes them grey); luma is kept.
+        num_shapes: Inclusive range of clutter shapes per image.
+        scale_range: `(low, high)` side of the digit's 8x8 grid as a fraction
+            of the image side; scalars, or `(n,)` arrays for per-image ranges.
+        centre: `(n, 2)` digit centres `(x, y)` as fractions of the side,
+            instead of random positions that keep the grid inside the image.
+        centre_jitter: Uniform jitter of `centre`, as a fraction of the side.
+    """
     n = len(glyphs)
     size = float(image_size)
     # Pixel-centre coordinates, broadcastable against (n, 1, 1) parameters.
@@ -218,12 +250,20 @@ def _render(glyphs: np.ndarray, image_size: int, rng: np.random.Generator) -> _R
     bright = rng.random(n) < 0.5
     dark_luma = uniform(*_DARK_DIGIT_LUMA)
     digit_luma = np.where(bright, 1.0 - dark_luma, dark_luma)
-    band_low = np.where(bright, 0.0, digit_luma + _LUMA_SEPARATION)[:, None]
-    band_high = np.where(bright, digit_luma - _LUMA_SEPARATION, 1.0)[:, None]
+    if digit_rgb is not None:
+        digit_rgb = np.asarray(digit_rgb, dtype=np.float32).reshape(n, 3)
+        digit_luma = digit_rgb @ LUMA_WEIGHTS
+        bright = digit_luma >= 0.5  # a bright digit on a darker background
+    band_low = np.where(bright, 0.0, digit_luma + luma_separation)[:, None]
+    band_high = np.where(bright, digit_luma - luma_separation, 1.0)[:, None]
 
     def background_colours(count: int) -> np.ndarray:
         luma = band_low + (band_high - band_low) * rng.random((n, count), dtype=np.float32)
-        return _colours_with_luma(rng, luma)  # (n, count, 3)
+        colours = _colours_with_luma(rng, luma)  # (n, count, 3)
+        if background_saturation != 1.0:  # towards the grey of the same luma
+            grey = luma[..., None]
+            colours = (grey + background_saturation * (colours - grey)).astype(np.float32)
+        return colours
 
     # Smooth two-colour gradient along a random direction.
     ends = background_colours(2)
@@ -236,11 +276,11 @@ def _render(glyphs: np.ndarray, image_size: int, rng: np.random.Generator) -> _R
     background = start_rgb + t * (end_rgb - start_rgb)  # (n, 3, S, S)
 
     # Clutter: each slot holds a rectangle, a soft blob or a line, or nothing.
-    num_shapes = rng.integers(_NUM_SHAPES[0], _NUM_SHAPES[1] + 1, size=n)
-    shape_colours = background_colours(_NUM_SHAPES[1])
-    for slot in range(_NUM_SHAPES[1]):
+    shape_count = rng.integers(num_shapes[0], num_shapes[1] + 1, size=n)
+    shape_colours = background_colours(num_shapes[1])
+    for slot in range(num_shapes[1]):
         kind = rng.integers(0, 3, size=n)
-        opacity = uniform(0.5, 1.0) * (slot < num_shapes)
+        opacity = uniform(0.5, 1.0) * (slot < shape_count)
         start_x, start_y, end_x, end_y = (uniform(0.0, size)[:, None, None] for _ in range(4))
         extent_x, extent_y = (uniform(0.06 * size, 0.3 * size)[:, None, None] for _ in range(2))
         width = uniform(0.03 * size, 0.08 * size)[:, None, None]
@@ -261,10 +301,16 @@ def _render(glyphs: np.ndarray, image_size: int, rng: np.random.Generator) -> _R
         background += change
 
     # The digit: an inverse affine map from image pixels into the glyph.
-    scale = uniform(*_DIGIT_SCALE) * size  # side of the 8x8 grid, in pixels
+    scale = uniform(*scale_range) * size  # side of the 8x8 grid, in pixels
     theta = np.deg2rad(uniform(-_MAX_ROTATION_DEGREES, _MAX_ROTATION_DEGREES))
-    centre_x = uniform(0.0, 1.0) * (size - scale) + scale / 2
-    centre_y = uniform(0.0, 1.0) * (size - scale) + scale / 2
+    offset_x, offset_y = uniform(0.0, 1.0), uniform(0.0, 1.0)
+    if centre is None:
+        centre_x = offset_x * (size - scale) + scale / 2
+        centre_y = offset_y * (size - scale) + scale / 2
+    else:
+        centre = np.asarray(centre, dtype=np.float32).reshape(n, 2)
+        centre_x = ((centre[:, 0] + centre_jitter * (2 * offset_x - 1)) * size).astype(np.float32)
+        centre_y = ((centre[:, 1] + centre_jitter * (2 * offset_y - 1)) * size).astype(np.float32)
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
     rel_x, rel_y = xs - centre_x[:, None, None], ys - centre_y[:, None, None]
     pixels_per_cell = (scale / 8.0)[:, None, None]
@@ -276,7 +322,8 @@ def _render(glyphs: np.ndarray, image_size: int, rng: np.random.Generator) -> _R
     alpha = np.clip((_bilinear(glyphs, u, v) - 0.3) / 0.4, 0.0, 1.0)
     alpha *= alpha * (3.0 - 2.0 * alpha)
 
-    digit_rgb = _colours_with_luma(rng, digit_luma)
+    if digit_rgb is None:
+        digit_rgb = _colours_with_luma(rng, digit_luma)
     images = digit_rgb[:, :, None, None] - background
     images *= alpha[:, None]
     images += background
