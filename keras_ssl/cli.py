@@ -13,6 +13,7 @@ Keras (nor of keras_ssl's modules that do) until the arguments are parsed.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -355,7 +356,7 @@ def _pretrain_clip(args):
         "backend": keras.backend.backend(),
         "config": {
             k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in dataclasses_asdict(config).items()
+            for k, v in dataclasses.asdict(config).items()
         },
         "train_seconds": round(result.train_seconds, 1),
         "total_seconds": round(time.perf_counter() - start, 1),
@@ -393,12 +394,6 @@ def _pretrain_clip(args):
     return 0
 
 
-def dataclasses_asdict(config):
-    import dataclasses
-
-    return dataclasses.asdict(config)
-
-
 def _zero_shot(args):
     path = pathlib.Path(args.model)
     if not path.exists():
@@ -409,6 +404,8 @@ def _zero_shot(args):
     import keras
     import numpy as np
 
+    import keras_ssl.backbones  # noqa: F401  (registers our classes for loading)
+    import keras_ssl.models  # noqa: F401
     from keras_ssl.evaluation import DIGIT_TEMPLATES, ZeroShotClassifier
 
     model = keras.saving.load_model(path)

@@ -27,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from keras_ssl.data.images import _IMAGE_SUFFIXES, _check_image_size, _resize, _tfds_image
+from keras_ssl.data.images import (
+    _IMAGE_SUFFIXES,
+    _check_image_size,
+    _resize,
+    _tfds_image,
+    tfds_builder,
+)
 
 _SPEC_HELP = "expected 'digits', 'tfds:NAME' or a folder of images with .txt captions"
 # TFDS splits used for the held-out pairs, in order of preference.
@@ -307,14 +313,7 @@ def _load_tfds(
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    where = f"data_dir={data_dir!r}" if data_dir is not None else "the default TFDS data_dir"
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.DatasetNotFoundError:
-        raise ValueError(
-            f"TFDS dataset {name!r} is neither registered nor prepared in {where}: "
-            "expected a name from tfds.list_builders() (nothing is downloaded)"
-        ) from None
+    builder, where = tfds_builder(name, data_dir)
     features = builder.info.features
     image_keys = [
         key for key, feature in features.items() if isinstance(feature, tfds.features.Image)

@@ -439,6 +439,22 @@ def _load_folder(
     )
 
 
+def tfds_builder(name: str, data_dir: str | None):
+    """`(builder, where)`: the TFDS builder of `name` in `data_dir` (never
+    downloading) and a phrase naming the directory, for error messages."""
+    import tensorflow_datasets as tfds
+
+    where = f"data_dir={data_dir!r}" if data_dir is not None else "the default TFDS data_dir"
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.DatasetNotFoundError:
+        raise ValueError(
+            f"TFDS dataset {name!r} is neither registered nor prepared in {where}: "
+            "expected a name from tfds.list_builders() (nothing is downloaded)"
+        ) from None
+    return builder, where
+
+
 def _load_tfds(
     name: str,
     size: tuple[int, int] | None,
@@ -450,14 +466,7 @@ def _load_tfds(
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    where = f"data_dir={data_dir!r}" if data_dir is not None else "the default TFDS data_dir"
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.DatasetNotFoundError:
-        raise ValueError(
-            f"TFDS dataset {name!r} is neither registered nor prepared in {where}: "
-            "expected a name from tfds.list_builders() (nothing is downloaded)"
-        ) from None
+    builder, where = tfds_builder(name, data_dir)
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(

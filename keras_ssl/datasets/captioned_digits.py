@@ -49,7 +49,12 @@ import re
 import numpy as np
 from sklearn.datasets import load_digits
 
-from keras_ssl.datasets.digits import _is_int, _render, _Rendering, _stratified_split
+from keras_ssl.datasets.digits import (
+    _Rendering,
+    _render,
+    _stratified_split,
+    check_arguments,
+)
 
 #: Class names, indexed by label: the words the digits are captioned with.
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -263,14 +268,7 @@ def load_captioned_digits(
     >>> data.colour_names
     ('red', 'green', 'blue', 'yellow', 'white', 'black', 'orange', 'purple')
     """
-    if not _is_int(image_size) or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
-    if not _is_int(renders_per_digit) or renders_per_digit < 1:
-        raise ValueError(f"renders_per_digit must be an integer >= 1, got {renders_per_digit!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_arguments(image_size, renders_per_digit, test_fraction, seed)
     return _build(int(image_size), int(renders_per_digit), float(test_fraction), int(seed))
 
 

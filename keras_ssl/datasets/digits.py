@@ -125,14 +125,7 @@ def load_cluttered_digits(
     >>> data.class_names[:3]
     ('0', '1', '2')
     """
-    if not _is_int(image_size) or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
-    if not _is_int(renders_per_digit) or renders_per_digit < 1:
-        raise ValueError(f"renders_per_digit must be an integer >= 1, got {renders_per_digit!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_arguments(image_size, renders_per_digit, test_fraction, seed)
     return _build(int(image_size), int(renders_per_digit), float(test_fraction), int(seed))
 
 
@@ -163,6 +156,19 @@ def _build(
         source_index_test=_frozen(test_idx),
         source_index_unlabeled=_frozen(unlabeled_idx),
     )
+
+
+def check_arguments(image_size, renders_per_digit, test_fraction, seed) -> None:
+    """The argument checks of the rendered digit datasets (this one and
+    `load_captioned_digits`)."""
+    if not _is_int(image_size) or image_size < 16:
+        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
+    if not _is_int(renders_per_digit) or renders_per_digit < 1:
+        raise ValueError(f"renders_per_digit must be an integer >= 1, got {renders_per_digit!r}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _is_int(value: object) -> bool:
