@@ -25,6 +25,7 @@ import time
 import keras
 import numpy as np
 
+from keras_ssl.evaluation.features import extract_features
 from keras_ssl.evaluation.linear_probe import linear_probe_accuracy
 from keras_ssl.evaluation.zero_shot import (
     DIGIT_TEMPLATES,
@@ -133,8 +134,11 @@ def evaluate_clip(model, data, templates=DIGIT_TEMPLATES):
     """Zero-shot accuracy, linear probe and retrieval on `data`'s test split
     (see the module docstring); `data` needs `x_test` and `captions_test`,
     and `y_test` + `class_names` for the classification scores."""
+    # One pass of the image encoder serves retrieval, zero-shot and the probe.
+    features = extract_features(model.image_encoder, data.x_test)
+    image_embeddings = model.encode_image_features(features)
     scores = retrieval_recall(
-        model.encode_images(data.x_test),
+        image_embeddings,
         model.encode_texts(list(data.captions_test), truncate=True),
     )
     if getattr(data, "y_test", None) is None or not data.class_names:
@@ -142,24 +146,15 @@ def evaluate_clip(model, data, templates=DIGIT_TEMPLATES):
     half = len(data.x_test) // 2
     labels = np.asarray(data.y_test)
     classifier = ZeroShotClassifier(model, data.class_names, templates)
-    predictions = classifier.predict(data.x_test[half:])
+    predictions = np.argmax(
+        classifier.logits_of_embeddings(image_embeddings[half:]), axis=1
+    )
     scores["zero_shot_accuracy"] = float(np.mean(predictions == labels[half:]))
     scores["chance"] = 1.0 / len(data.class_names)
-    features = _pooled_features(model, data.x_test)
     scores["linear_probe_accuracy"] = linear_probe_accuracy(
         features[:half], labels[:half], features[half:], labels[half:]
     )
     return scores
-
-
-def _pooled_features(model, images, batch_size=256):
-    from keras import ops
-
-    parts = [
-        ops.convert_to_numpy(model.encode(images[i : i + batch_size]))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts).astype("float32")
 
 
 @dataclasses.dataclass

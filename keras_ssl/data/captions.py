@@ -33,6 +33,7 @@ from keras_ssl.data.images import (
     _resize,
     _tfds_image,
     tfds_builder,
+    tfds_split,
 )
 
 _SPEC_HELP = "expected 'digits', 'tfds:NAME' or a folder of images with .txt captions"
@@ -357,16 +358,7 @@ def _load_tfds(
         return tf.reshape(value, [-1])
 
     def read(split: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-        try:
-            dataset = builder.as_dataset(split=split, shuffle_files=False)
-        except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
-            raise ValueError(
-                f"TFDS dataset {name!r} is not prepared in {where}: expected its files there, "
-                "nothing is downloaded (prepare it first with "
-                f"tfds.builder({name!r}, data_dir=...).download_and_prepare())"
-            ) from None
-        if max_examples is not None:
-            dataset = dataset.take(max_examples)
+        dataset = tfds_split(builder, name, where, split, max_examples)
         dataset = dataset.map(
             lambda example: (
                 _tfds_image(example[image_key], size),

@@ -455,6 +455,24 @@ def tfds_builder(name: str, data_dir: str | None):
     return builder, where
 
 
+def tfds_split(builder, name: str, where: str, split: str, max_examples: int | None):
+    """The `split` of a prepared TFDS `builder` as a `tf.data.Dataset` (at
+    most `max_examples`), or a `ValueError` saying it is not prepared."""
+    import tensorflow as tf
+
+    try:
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
+        raise ValueError(
+            f"TFDS dataset {name!r} is not prepared in {where}: expected its files there, "
+            "nothing is downloaded (prepare it first with "
+            f"tfds.builder({name!r}, data_dir=...).download_and_prepare())"
+        ) from None
+    if max_examples is not None:
+        dataset = dataset.take(max_examples)
+    return dataset
+
+
 def _load_tfds(
     name: str,
     size: tuple[int, int] | None,
@@ -482,16 +500,7 @@ def _load_tfds(
         )
 
     def read(split: str) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            dataset = builder.as_dataset(split=split, shuffle_files=False)
-        except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
-            raise ValueError(
-                f"TFDS dataset {name!r} is not prepared in {where}: expected its files there, "
-                "nothing is downloaded (prepare it first with "
-                f"tfds.builder({name!r}, data_dir=...).download_and_prepare())"
-            ) from None
-        if max_examples is not None:
-            dataset = dataset.take(max_examples)
+        dataset = tfds_split(builder, name, where, split, max_examples)
         dataset = dataset.map(
             lambda example: (_tfds_image(example["image"], size), example["label"]),
             num_parallel_calls=tf.data.AUTOTUNE,

@@ -82,8 +82,14 @@ class ZeroShotClassifier:
                 clip_logit_scale(self.model.logit_scale, self.model.max_logit_scale)
             )
         )
-        image_embeddings = self.model.encode_images(images, batch_size)
-        return scale * image_embeddings @ self.class_embeddings.T
+        return self.logits_of_embeddings(
+            self.model.encode_images(images, batch_size), scale
+        )
+
+    def logits_of_embeddings(self, image_embeddings, scale=1.0):
+        """`scale` × cosine similarities of unit image embeddings to the
+        classes, `(N, num_classes)`."""
+        return scale * np.asarray(image_embeddings, "float32") @ self.class_embeddings.T
 
     def predict_proba(self, images, batch_size=256):
         logits = self.logits(images, batch_size)

@@ -311,9 +311,11 @@ class CLIP(SSLModel):
 
     def embed_images(self, images, training=False):
         """L2-normalised image embeddings `(B, projection_dim)`."""
-        return l2_normalize(
-            self.image_projection(self.encode(images, training=training))
-        )
+        return self.project_image_features(self.encode(images, training=training))
+
+    def project_image_features(self, features):
+        """L2-normalised embeddings of pooled image-encoder features."""
+        return l2_normalize(self.image_projection(features))
 
     def embed_token_ids(self, token_ids, training=False):
         """L2-normalised caption embeddings `(B, projection_dim)`."""
@@ -368,6 +370,12 @@ class CLIP(SSLModel):
         """NumPy L2-normalised embeddings of `images`, in batches."""
         images = np.asarray(images, "float32")
         return self._batched(self.embed_images, images, batch_size)
+
+    def encode_image_features(self, features, batch_size=256):
+        """NumPy embeddings of pooled image-encoder features (e.g. from
+        `keras_ssl.evaluation.extract_features(model.image_encoder, x)`)."""
+        features = np.asarray(features, "float32")
+        return self._batched(self.project_image_features, features, batch_size)
 
     def encode_texts(self, texts, batch_size=256, truncate=False):
         """NumPy L2-normalised embeddings of caption strings (or of a token
