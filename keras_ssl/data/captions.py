@@ -27,10 +27,17 @@ from typing import Any
 
 import numpy as np
 
+from keras_ssl.data.bad_files import (
+    BadFile,
+    BadFiles,
+    check_on_bad_file,
+    decode_image_file,
+    read_caption_file,
+    tfds_decoded,
+)
 from keras_ssl.data.images import (
     _IMAGE_SUFFIXES,
     _check_image_size,
-    _resize,
     _tfds_image,
     tfds_builder,
     tfds_split,
@@ -58,6 +65,8 @@ class ImageTextData:
             indices into `class_names`; None when the source has no labels.
         class_names: The class names `y_test` indexes (the words to build
             zero-shot prompts with), or None.
+        skipped: `(path, reason)` of each bad file (or TFDS example id) left
+            out with `on_bad_file="skip"`; empty otherwise.
 
     Example:
 
@@ -75,6 +84,7 @@ class ImageTextData:
     captions_test: list[str]
     y_test: np.ndarray | None = None
     class_names: list[str] | None = None
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -97,6 +107,7 @@ def load_image_text_data(
     max_examples: int | None = None,
     seed: int = 0,
     test_fraction: float = 0.25,
+    on_bad_file: str = "raise",
 ) -> ImageTextData:
     """Loads image-caption pairs into NumPy arrays and lists of strings.
 
@@ -134,6 +145,15 @@ def load_image_text_data(
         test_fraction: Held-out fraction, in `(0, 1)`: of each class's source
             digits for digits, of the images for a folder (at least one
             image on each side). TFDS datasets use their own splits.
+        on_bad_file: What to do with a bad folder image (undecodable,
+            zero-byte or truncated; no, an empty or a non-UTF-8 caption file)
+            or a TFDS example whose image fails to decode or that has no
+            non-empty caption: `"raise"` (default) a `ValueError` naming the
+            file and the reason, or `"skip"` the image and its captions:
+            the data's `skipped` lists
+            `(path, reason)` for each, a warning gives the count, and a
+            `ValueError` says so if a split is left empty. Skipped images are
+            not replaced, so a split may end up below `max_examples`.
 
     Returns:
         An `ImageTextData`; its arrays and lists are fresh copies that the
@@ -156,12 +176,13 @@ def load_image_text_data(
         raise ValueError(f"max_examples must be a positive integer or None, got {max_examples!r}")
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    check_on_bad_file(on_bad_file)
     rng = np.random.default_rng(seed)
 
     if isinstance(spec, str) and spec == "digits":
         data = _load_digits(size, max_examples, seed, rng, test_fraction)
     elif isinstance(spec, str) and spec.startswith("tfds:") and spec[len("tfds:"):]:
-        data = _load_tfds(spec[len("tfds:"):], size, data_dir, max_examples)
+        data = _load_tfds(spec[len("tfds:"):], size, data_dir, max_examples, on_bad_file)
     elif isinstance(spec, str) and spec.startswith("folder:") and spec[len("folder:"):]:
         folder = pathlib.Path(spec[len("folder:"):]).expanduser()
         if not folder.is_dir():
@@ -169,10 +190,10 @@ def load_image_text_data(
                 f"caption folder {str(folder)!r} not found: expected a folder of images "
                 "with .txt captions"
             )
-        data = _load_folder(folder, size, max_examples, rng, test_fraction)
+        data = _load_folder(folder, size, max_examples, rng, test_fraction, on_bad_file)
     elif isinstance(spec, (str, pathlib.Path)) and pathlib.Path(spec).expanduser().is_dir():
         data = _load_folder(
-            pathlib.Path(spec).expanduser(), size, max_examples, rng, test_fraction
+            pathlib.Path(spec).expanduser(), size, max_examples, rng, test_fraction, on_bad_file
         )
     else:
         raise ValueError(f"unknown image-text data {spec!r}: {_SPEC_HELP}")
@@ -236,32 +257,35 @@ def _load_folder(
     max_examples: int | None,
     rng: np.random.Generator,
     test_fraction: float,
+    on_bad_file: str = "raise",
 ) -> ImageTextData:
-    import tensorflow as tf
-
-    files = sorted(
+    bad = BadFiles(on_bad_file, f"caption folder {str(folder)!r}")
+    candidates = sorted(
         path
         for path in folder.rglob("*")
         if path.is_file()
         and path.suffix.lower() in _IMAGE_SUFFIXES
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
-    captions = []  # per image, its caption lines
-    for path in files:
+    files, captions = [], []  # per image, its caption lines
+    for path in candidates:
         caption_file = path.with_suffix(".txt")
         if not caption_file.is_file():
-            raise ValueError(
+            bad.bad(
+                str(path),
+                f"has no caption file {caption_file.name!r}",
                 f"image {str(path)!r} has no caption file: expected {caption_file.name!r} "
-                "beside it, one caption per line"
+                "beside it, one caption per line",
             )
-        lines = [line.strip() for line in caption_file.read_text(encoding="utf-8").splitlines()]
-        lines = [line for line in lines if line]
-        if not lines:
-            raise ValueError(
-                f"caption file {str(caption_file)!r} has no caption: expected a non-empty "
-                "caption on at least one line"
-            )
+            continue
+        try:
+            lines = read_caption_file(caption_file)
+        except BadFile as error:
+            bad.bad(str(caption_file), str(error), f"caption file {str(caption_file)!r} {error}")
+            continue
+        files.append(path)
         captions.append(lines)
+    bad.check_left(len(files), "captioned images")
     if len(files) < 2:
         raise ValueError(
             f"caption folder {str(folder)!r} has {len(files)} captioned images: expected at "
@@ -272,37 +296,38 @@ def _load_folder(
     # Split images (so no image's captions straddle the splits), then pairs.
     order = rng.permutation(len(files))
     num_test = min(max(int(np.floor(len(files) * test_fraction + 0.5)), 1), len(files) - 1)
-    decoded: dict[int, np.ndarray] = {}
+    decoded: dict[int, np.ndarray | None] = {}  # None: skipped as bad
 
-    def pairs(images: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def pairs(images: np.ndarray, what: str) -> tuple[np.ndarray, list[str]]:
         pair_list = [(i, line) for i in np.sort(images) for line in captions[i]]
         pair_list = [pair_list[k] for k in _subset(len(pair_list), max_examples, rng)]
         for i, _ in pair_list:
-            if i not in decoded:
-                decoded[i] = _decode(files[i], size, tf)
-                first = next(iter(decoded.values()))
-                if decoded[i].shape != first.shape:
-                    raise ValueError(
-                        f"image {str(files[i])!r} has shape {decoded[i].shape}, others "
-                        f"{first.shape}: expected one size (pass image_size to resize)"
-                    )
+            if i in decoded:
+                continue
+            try:
+                decoded[i] = decode_image_file(files[i], size)
+            except BadFile as error:
+                bad.bad(str(files[i]), str(error),
+                        f"could not decode image {str(files[i])!r}: {error}")
+                decoded[i] = None
+                continue
+            first = next(image for image in decoded.values() if image is not None)
+            if decoded[i].shape != first.shape:
+                raise ValueError(
+                    f"image {str(files[i])!r} has shape {decoded[i].shape}, others "
+                    f"{first.shape}: expected one size (pass image_size to resize)"
+                )
+        pair_list = [(i, line) for i, line in pair_list if decoded[i] is not None]
+        bad.check_left(len(pair_list), f"{what} pairs")
         return np.stack([decoded[i] for i, _ in pair_list]), [line for _, line in pair_list]
 
-    x_train, captions_train = pairs(order[num_test:])
-    x_test, captions_test = pairs(order[:num_test])
-    return ImageTextData(f"folder:{folder}", x_train, captions_train, x_test, captions_test)
-
-
-def _decode(path: pathlib.Path, size: tuple[int, int] | None, tf: Any) -> np.ndarray:
-    try:
-        image = tf.io.decode_image(
-            tf.io.read_file(str(path)), channels=3, expand_animations=False
-        )
-    except tf.errors.OpError as error:
-        reason = error.message.splitlines()[0] if error.message else type(error).__name__
-        raise ValueError(f"could not decode image {str(path)!r}: {reason}") from None
-    image = tf.image.convert_image_dtype(image, tf.float32).numpy()
-    return _resize(image[None], size)[0]
+    x_train, captions_train = pairs(order[num_test:], "train")
+    x_test, captions_test = pairs(order[:num_test], "test")
+    bad.warn()
+    return ImageTextData(
+        f"folder:{folder}", x_train, captions_train, x_test, captions_test,
+        skipped=bad.skipped,
+    )
 
 
 def _load_tfds(
@@ -310,6 +335,7 @@ def _load_tfds(
     size: tuple[int, int] | None,
     data_dir: str | None,
     max_examples: int | None,
+    on_bad_file: str = "raise",
 ) -> ImageTextData:
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -357,27 +383,42 @@ def _load_tfds(
             value = value["text"]
         return tf.reshape(value, [-1])
 
+    bad = BadFiles(on_bad_file, f"TFDS dataset {name!r} in {where}")
+
     def read(split: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-        dataset = tfds_split(builder, name, where, split, max_examples)
-        dataset = dataset.map(
+        dataset, finish = tfds_decoded(
+            lambda encoded: tfds_split(
+                builder, name, where, split, max_examples, with_ids=True,
+                encoded=image_key if encoded else None,
+            ),
+            features[image_key],
+            image_key,
             lambda example: (
                 _tfds_image(example[image_key], size),
                 texts(example),
                 example["label"] if class_names is not None else tf.constant(-1, tf.int64),
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            bad,
+            split,
         )
-        images, captions, labels = [], [], []
-        for index, (image, candidates, label) in enumerate(dataset.as_numpy_iterator()):
+        images, captions, labels, seen = [], [], [], set()
+        for index, (tfds_id, image, candidates, label) in enumerate(
+            dataset.as_numpy_iterator()
+        ):
+            seen.add(tfds_id)
             text = next(
                 (c.decode("utf-8").strip() for c in candidates if c.decode("utf-8").strip()),
                 None,
             )
             if text is None:
-                raise ValueError(
+                bad.bad(
+                    tfds_id.decode("utf-8"),
+                    f"has no non-empty caption in {caption_key!r}",
                     f"TFDS dataset {name!r} split {split!r} example {index} has no non-empty "
-                    f"caption in {caption_key!r}: expected at least one"
+                    f"caption in {caption_key!r} (TFDS example {tfds_id.decode('utf-8')!r}): "
+                    "expected at least one",
                 )
+                continue
             if images and image.shape != images[0].shape:
                 raise ValueError(
                     f"TFDS dataset {name!r} has images of shapes {images[0].shape} and "
@@ -386,6 +427,8 @@ def _load_tfds(
             images.append(image)
             captions.append(text)
             labels.append(label)
+        finish(seen)
+        bad.check_left(len(images), f"pairs in split {split!r}")
         if not images:
             raise ValueError(f"TFDS dataset {name!r} split {split!r} is empty: expected pairs")
         y = np.asarray(labels, np.int32) if class_names is not None else None
@@ -393,6 +436,8 @@ def _load_tfds(
 
     x_train, captions_train, _ = read("train")
     x_test, captions_test, y_test = read(test_split)
+    bad.warn()
     return ImageTextData(
-        f"tfds:{name}", x_train, captions_train, x_test, captions_test, y_test, class_names
+        f"tfds:{name}", x_train, captions_train, x_test, captions_test, y_test, class_names,
+        skipped=bad.skipped,
     )

@@ -24,6 +24,13 @@ from typing import Any, Union
 
 import numpy as np
 
+from keras_ssl.data.bad_files import (
+    BadFile,
+    BadFiles,
+    check_on_bad_file,
+    decode_image_file,
+    tfds_decoded,
+)
 from keras_ssl.datasets.digits import _stratified_split, load_cluttered_digits
 
 #: What `load_image_data` accepts as a dataset.
@@ -58,6 +65,8 @@ class ImageData:
         x_test: Held-out labelled images for evaluation.
         y_test: Labels of `x_test`.
         class_names: Name of each class, indexed by label.
+        skipped: `(path, reason)` of each bad file (or TFDS example id) left
+            out with `on_bad_file="skip"`; empty otherwise.
 
     Example:
 
@@ -73,6 +82,7 @@ class ImageData:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: list[str]
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -99,6 +109,7 @@ def load_image_data(
     max_examples: int | None = None,
     seed: int = 0,
     validation_split: float = 0.25,
+    on_bad_file: str = "raise",
 ) -> ImageData:
     """Loads an image classification dataset into NumPy arrays.
 
@@ -137,13 +148,21 @@ def load_image_data(
         validation_split: Fraction of each class held out as test data where
             the source has no test split (digits, folders, `(x, y)` arrays,
             TFDS datasets without one), in `(0, 1)`.
+        on_bad_file: What to do with a folder image that cannot be decoded
+            (garbage, zero-byte or truncated file) or a TFDS example whose
+            image fails to decode: `"raise"` (default) a `ValueError` naming
+            the file and the reason, or `"skip"` it: the data's `skipped`
+            lists `(path, reason)` for each, a warning gives the count, and
+            a `ValueError` says so if nothing is left. Skipped files are not
+            replaced, so their split ends up smaller than `max_examples`.
 
     Returns:
         An `ImageData`. Its arrays are fresh copies that the caller may modify.
 
     Raises:
-        ValueError: If the spec, an argument or the data is invalid, or if a
-            TFDS dataset is not prepared in `data_dir`.
+        ValueError: If the spec, an argument or the data is invalid, if a
+            TFDS dataset is not prepared in `data_dir`, or for a bad file
+            (unless skipped).
         FileNotFoundError: If a `"folder:"` path does not exist.
 
     Example:
@@ -166,6 +185,7 @@ def load_image_data(
         raise ValueError(f"max_examples must be a positive integer or None, got {max_examples!r}")
     if not 0.0 < float(validation_split) < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    check_on_bad_file(on_bad_file)
     rng = np.random.default_rng(seed)
 
     if isinstance(spec, str):
@@ -173,9 +193,13 @@ def load_image_data(
         if spec == "digits":
             return _load_digits(size, max_examples, seed, rng, validation_split)
         if kind == "tfds" and argument:
-            return _load_tfds(argument, size, data_dir, max_examples, rng, validation_split)
+            return _load_tfds(
+                argument, size, data_dir, max_examples, rng, validation_split, on_bad_file
+            )
         if kind == "folder" and argument:
-            return _load_folder(argument, size, max_examples, rng, validation_split)
+            return _load_folder(
+                argument, size, max_examples, rng, validation_split, on_bad_file
+            )
         raise ValueError(f"unknown dataset {spec!r}: {_SPEC_HELP}")
     if isinstance(spec, (Mapping, tuple, list)):
         return _load_arrays(spec, size, max_examples, rng, validation_split)
@@ -382,9 +406,8 @@ def _load_folder(
     max_examples: int | None,
     rng: np.random.Generator,
     validation_split: float,
+    on_bad_file: str = "raise",
 ) -> ImageData:
-    import tensorflow as tf
-
     root = pathlib.Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(
@@ -408,35 +431,37 @@ def _load_folder(
     train, test = _stratified_split(labels, validation_split, rng)
     # Cap before decoding, so only the kept images are read.
     train, test = _subset(train, max_examples, rng), _subset(test, max_examples, rng)
+    bad = BadFiles(on_bad_file, f"image folder {str(root)!r}")
 
-    def decode(indices: np.ndarray) -> np.ndarray:
+    def decode(indices: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """The images of `indices` that decode, and their labels."""
         images: list[np.ndarray] = []
+        kept: list[int] = []
         for index in indices:
             file = files[index]
             try:
-                image = tf.io.decode_image(
-                    tf.io.read_file(file), channels=3, expand_animations=False
-                )
-            except tf.errors.OpError as error:
-                reason = error.message.splitlines()[0]
-                raise ValueError(f"could not decode image {file!r}: {reason}") from None
-            image = tf.image.convert_image_dtype(image, tf.float32)
-            if size is not None:
-                image = tf.clip_by_value(tf.image.resize(image, size, antialias=True), 0.0, 1.0)
-            image = image.numpy()
+                image = decode_image_file(file, size)
+            except BadFile as error:
+                bad.bad(file, str(error), f"could not decode image {file!r}: {error}")
+                continue
             if images and image.shape != images[0].shape:
                 raise ValueError(
                     f"image {file!r} has shape {image.shape}, others {images[0].shape}: "
                     "expected one size (pass image_size to resize)"
                 )
             images.append(image)
-        return np.stack(images) if images else np.zeros((0, 0, 0, 3), np.float32)
+            kept.append(index)
+        bad.check_left(len(images), f"{what} images")
+        stacked = np.stack(images) if images else np.zeros((0, 0, 0, 3), np.float32)
+        return stacked, labels[np.asarray(kept, dtype=np.int64)]
 
-    x_train = decode(train)
+    x_train, y_train = decode(train, "train")
+    x_test, y_test = decode(test, "test")
+    bad.warn()
     class_names = [class_dir.name for class_dir in class_dirs]
-    return _assemble(
-        f"folder:{path}", x_train, x_train, labels[train], decode(test), labels[test], class_names
-    )
+    data = _assemble(f"folder:{path}", x_train, x_train, y_train, x_test, y_test, class_names)
+    data.skipped = bad.skipped
+    return data
 
 
 def tfds_builder(name: str, data_dir: str | None):
@@ -455,13 +480,30 @@ def tfds_builder(name: str, data_dir: str | None):
     return builder, where
 
 
-def tfds_split(builder, name: str, where: str, split: str, max_examples: int | None):
+def tfds_split(
+    builder,
+    name: str,
+    where: str,
+    split: str,
+    max_examples: int | None,
+    with_ids: bool = False,
+    encoded: str | None = None,
+):
     """The `split` of a prepared TFDS `builder` as a `tf.data.Dataset` (at
-    most `max_examples`), or a `ValueError` saying it is not prepared."""
-    import tensorflow as tf
+    most `max_examples`), or a `ValueError` saying it is not prepared.
 
+    `with_ids` adds each example's `tfds_id`; `encoded` names an image
+    feature to leave encoded (both for `bad_files.tfds_decoded`)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    options = {}
+    if with_ids:
+        options["read_config"] = tfds.ReadConfig(add_tfds_id=True)
+    if encoded is not None:
+        options["decoders"] = {encoded: tfds.decode.SkipDecoding()}
     try:
-        dataset = builder.as_dataset(split=split, shuffle_files=False)
+        dataset = builder.as_dataset(split=split, shuffle_files=False, **options)
     except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
         raise ValueError(
             f"TFDS dataset {name!r} is not prepared in {where}: expected its files there, "
@@ -480,8 +522,8 @@ def _load_tfds(
     max_examples: int | None,
     rng: np.random.Generator,
     validation_split: float,
+    on_bad_file: str = "raise",
 ) -> ImageData:
-    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder, where = tfds_builder(name, data_dir)
@@ -499,18 +541,27 @@ def _load_tfds(
             f"TFDS dataset {name!r} has splits {sorted(splits)}: expected a 'train' split"
         )
 
+    bad = BadFiles(on_bad_file, f"TFDS dataset {name!r} in {where}")
+
     def read(split: str) -> tuple[np.ndarray, np.ndarray]:
-        dataset = tfds_split(builder, name, where, split, max_examples)
-        dataset = dataset.map(
+        dataset, finish = tfds_decoded(
+            lambda encoded: tfds_split(
+                builder, name, where, split, max_examples, with_ids=True,
+                encoded="image" if encoded else None,
+            ),
+            features["image"],
+            "image",
             lambda example: (_tfds_image(example["image"], size), example["label"]),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            bad,
+            split,
         )
-        if dataset.element_spec[0].shape.is_fully_defined():
+        if dataset.element_spec[1].shape.is_fully_defined():
             dataset = dataset.batch(_BATCH)
         else:  # Variable image sizes: stack one by one, and only equal ones.
-            dataset = dataset.map(lambda image, label: (image[None], label[None]))
-        images, labels = [], []
-        for image, label in dataset.as_numpy_iterator():
+            dataset = dataset.map(lambda *parts: tuple(part[None] for part in parts))
+        images, labels, seen = [], [], set()
+        for ids, image, label in dataset.as_numpy_iterator():
+            seen.update(ids.tolist())
             if images and image.shape[1:] != images[0].shape[1:]:
                 raise ValueError(
                     f"TFDS dataset {name!r} has images of shapes {images[0].shape[1:]} and "
@@ -518,6 +569,8 @@ def _load_tfds(
                 )
             images.append(image)
             labels.append(label)
+        finish(seen)
+        bad.check_left(len(images), f"images in split {split!r}")
         if not images:
             raise ValueError(f"TFDS dataset {name!r} split {split!r} is empty: expected images")
         return np.concatenate(images), np.concatenate(labels).astype(np.int32)
@@ -530,7 +583,10 @@ def _load_tfds(
         x_train, y_train, x_test, y_test = (
             x_train[train], y_train[train], x_train[test], y_train[test]
         )
-    return _assemble(f"tfds:{name}", x_train, x_train, y_train, x_test, y_test, class_names)
+    bad.warn()
+    data = _assemble(f"tfds:{name}", x_train, x_train, y_train, x_test, y_test, class_names)
+    data.skipped = bad.skipped
+    return data
 
 
 def _tfds_image(image: Any, size: tuple[int, int] | None) -> Any:
