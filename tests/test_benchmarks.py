@@ -1,0 +1,90 @@
+"""The torch-vs-keras-ssl speed benchmark, run tiny and in-process."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+speed_vs_torch = pytest.importorskip("speed_vs_torch")
+pytest.importorskip("torch")
+
+BACKEND = keras.backend.backend()
+
+
+def _args(**overrides):
+    args = dict(
+        steps=1, warmup=1, batch_size=8, image_size=16, width=4,
+        optimizer="adamw", backends=BACKEND, compile=False, augment=False,
+        augment_backend="tensorflow", json=None, worker=False, runner=None,
+    )
+    args.update(overrides)
+    return argparse.Namespace(**args)
+
+
+def _plain_torch_row(args):
+    """The plain torch row in its own process, as the benchmark runs it (in
+    this process it would share thread pools with TensorFlow / JAX)."""
+    script = os.path.join(os.path.dirname(speed_vs_torch.__file__),
+                          "speed_vs_torch.py")
+    command = [sys.executable, script, "--worker", "--runner=torch"] + [
+        f"--{k.replace('_', '-')}={getattr(args, k)}"
+        for k in ("steps", "warmup", "batch_size", "image_size", "width")
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_plain_torch_and_keras_rows_match_and_report():
+    args = _args()
+    results = {
+        f"keras-{BACKEND}": speed_vs_torch.run_runner(f"keras-{BACKEND}", args),
+        "torch": _plain_torch_row(args),
+    }
+    keras_row, torch_row = results[f"keras-{BACKEND}"], results["torch"]
+    for key in ("trainable_params", "non_trainable_params"):
+        assert keras_row[key] == torch_row[key] > 0
+    for row in results.values():
+        assert row["steps_per_second"] > 0
+        assert row["images_per_second"] == pytest.approx(
+            row["steps_per_second"] * args.batch_size
+        )
+        assert row["peak_rss_gib"] > 0 and row["device"]
+        assert len(row["losses"]) == 2
+    report = speed_vs_torch.summarize(results, args)
+    lines = report.splitlines()
+    assert lines[1].startswith("CPU: ")
+    assert any(line.startswith("runner") and "vs torch" in line for line in lines)
+    assert any(line.startswith("torch ") and "1.00×" in line for line in lines)
+    assert "equal in every runner" in report
+    assert "best keras-ssl: keras-" in report
+
+
+def test_parameter_counts_at_resnet18_width():
+    """At full width both models are SimCLR's ResNet-18 (11.2M + head)."""
+    import torch  # noqa: F401
+
+    from keras_ssl.backbones import CIFARResNetBackbone
+    from keras_ssl.models import SimCLR
+
+    encoder = CIFARResNetBackbone(image_shape=(32, 32, 3))
+    model = SimCLR(encoder, projection_dim=128)
+    model.build(((None, 32, 32, 3), (None, 32, 32, 3)))
+    net = speed_vs_torch.build_torch_simclr(64)
+    assert speed_vs_torch.count_keras_parameters(model) == (
+        speed_vs_torch.count_torch_parameters(net)
+    )
+
+
+def test_runner_list():
+    args = _args(backends="tensorflow,jax,torch", compile=True, augment=True)
+    assert speed_vs_torch.runners_of(args) == [
+        "keras-tensorflow", "keras-jax", "keras-torch", "keras-torch+compile",
+        "keras-tensorflow+augment", "torch", "torch+compile",
+    ]
+    assert speed_vs_torch.runner_backend("keras-jax") == "jax"
+    assert speed_vs_torch.runner_backend("torch+compile") == "torch"
