@@ -527,7 +527,7 @@ class PretrainResult:
 
 
 def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
-             baseline=True):
+             baseline=True, backup_dir=None, backup_freq="epoch"):
     """Pretrains `config.method` on `data` and measures the representation.
 
     Args:
@@ -538,6 +538,13 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
             of an epoch (the schedule is not shortened).
         verbose: `fit` verbosity (`"auto"` shows Keras' progress bar).
         baseline: also measure the same backbone at random initialisation.
+        backup_dir: a directory for a `keras_ssl.callbacks.ResumableBackup`:
+            training backs up there and, when a backup of an interrupted
+            run with the same config is there, continues from it exactly
+            (weights, target networks, queues, centers, optimizer and
+            schedule step, random seed states, data position). It is deleted
+            when training ends.
+        backup_freq: `"epoch"` or a number of steps between backups.
 
     Returns:
         A `PretrainResult`.
@@ -582,6 +589,10 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     all_callbacks = [monitor, *RECIPES[config.method].callbacks(), *callbacks]
     if time_budget:
         all_callbacks.append(TimeBudget(time_budget))
+    if backup_dir:
+        from keras_ssl.callbacks import ResumableBackup
+
+        all_callbacks.append(ResumableBackup(backup_dir, save_freq=backup_freq))
     start = time.perf_counter()
     history = model.fit(
         views,

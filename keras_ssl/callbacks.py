@@ -1,0 +1,285 @@
+"""Training guards every keras-ssl method gets: exact resumption and a loud
+stop on a non-finite loss.
+
+`SSLModel.fit` calls `prepare_fit`, which
+
+- puts a `NonFiniteLossGuard` first in the callbacks unless the caller
+  passed one (or Keras' `TerminateOnNaN`): a NaN/Inf loss raises a
+  `NonFiniteLossError` naming the method, the step, the loss and the likely
+  causes, instead of training on;
+- when a `ResumableBackup` among the callbacks holds a backup, moves the
+  `tf.data` input forward past the batches that run already trained on.
+
+What Keras' own `keras.callbacks.BackupAndRestore` (3.15) restores, and what
+`ResumableBackup` adds:
+
+- restored by Keras: `model.save_weights` / `load_weights`, i.e. every
+  variable in `model.weights` (trainable and non-trainable: target
+  encoders, MoCo queues and their pointers, DINO centers, batch-norm
+  statistics, step counters kept as variables) and the optimizer's
+  variables (its `iterations`, hence every schedule driven by it, and its
+  moments); the epoch to start from.
+- not restored by Keras, added here: the states of `keras.random.
+  SeedGenerator`s (MAE/BEiT masks, VQ codebook restarts), which are model
+  variables but not `model.weights`; the position inside the epoch (Keras
+  writes the batch index but restarts the interrupted epoch from its first
+  batch, so a mid-epoch backup (`save_freq=int`) trained those batches
+  twice); the position in the data (a resumed `fit` reads its dataset from
+  the start, while an uninterrupted `fit` over a repeated dataset with
+  `steps_per_epoch` goes on where the last epoch stopped); the epoch of a
+  mid-epoch backup written after a resume (Keras records epoch 0 until the
+  first epoch of the resumed run ends).
+- not restored by either: metric accumulators (the running means of the
+  interrupted epoch's logs restart), and Python-side state of other
+  callbacks.
+"""
+
+import inspect
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+from keras.src.utils import file_utils
+
+# Likely causes of a non-finite loss common to every method; a method adds
+# its own in a class attribute `nan_hints` (e.g. SimCLR's temperature).
+DEFAULT_NAN_HINTS = (
+    "a learning rate too high for this batch size and optimizer (lower it "
+    "or lengthen the warmup)",
+    "mixed precision (`mixed_float16`) without loss scaling (use "
+    "`keras.optimizers.LossScaleOptimizer` or `mixed_bfloat16`)",
+    "NaN or Inf in the input batch (check the data pipeline and image "
+    "scaling)",
+)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf."""
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN/Inf training loss, loudly.
+
+    `SSLModel.fit` adds one automatically (first in the callbacks, so that a
+    backup callback never saves the broken step); pass your own to change
+    it, e.g. `NonFiniteLossGuard(raise_error=False)` stops training with a
+    warning instead of raising.
+
+    Args:
+        raise_error: raise a `NonFiniteLossError` (default); otherwise warn
+            and set `model.stop_training`.
+    """
+
+    def __init__(self, raise_error=True):
+        super().__init__()
+        self.raise_error = raise_error
+        self._epoch = 0
+        self._steps_before = 0
+
+    def on_train_begin(self, logs=None):
+        self._steps_before = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        value = float(np.asarray(loss))
+        if np.isfinite(value):
+            return
+        message = non_finite_loss_message(
+            self.model, value, self._epoch, batch, self.params
+        )
+        if self.raise_error:
+            raise NonFiniteLossError(message)
+        warnings.warn(message, stacklevel=2)
+        self.model.stop_training = True
+
+
+def non_finite_loss_message(model, value, epoch, batch, params=None):
+    """The message of a `NonFiniteLossError`: method, step, loss, causes."""
+    name = type(model).__name__
+    steps = (params or {}).get("steps")
+    where = f"epoch {epoch + 1}, batch {batch + 1}"
+    if steps:
+        where = f"step {epoch * steps + batch + 1} ({where} of {steps})"
+    hints = [*getattr(model, "nan_hints", ()), *DEFAULT_NAN_HINTS]
+    causes = "".join(f"\n  - {hint}" for hint in hints)
+    return (
+        f"{name}: the training loss is {value} at {where}; training stopped "
+        f"instead of going on with broken weights. Likely causes:{causes}"
+    )
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that resumes exactly, mid-epoch too.
+
+    A run killed after any backup and restarted with the same model,
+    compile and `fit` arguments and a fresh callback on the same
+    `backup_dir` ends with the weights of an uninterrupted run: besides what
+    Keras restores (all `model.weights`, the optimizer's variables, the
+    epoch) it restores the random seed generators' states, skips the batches
+    already trained on (with `SSLModel.fit`, for a `tf.data.Dataset` that is
+    repeated with `steps_per_epoch`, or finite) and stops after the
+    uninterrupted run's number of steps.
+
+    After a mid-epoch resume the epochs of the resumed run are shifted: its
+    first epoch starts at the backup's batch and its last one ends early, so
+    per-step schedules (the optimizer's `iterations`) are exact and
+    epoch-end callbacks run at other steps than without the interruption.
+    Data are exact when the pipeline is deterministic given its seed (no
+    unseeded random ops).
+
+    Args: those of `keras.callbacks.BackupAndRestore`.
+    """
+
+    _EXTRA = "seed_generators.npz"
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True):
+        super().__init__(
+            backup_dir, save_freq=save_freq,
+            double_checkpoint=double_checkpoint,
+            delete_checkpoint=delete_checkpoint,
+        )
+        self._extra_path = file_utils.join(backup_dir, self._EXTRA)
+        self._step = 0  # batches trained, over all runs
+        self._epoch_start_step = 0
+        self._stop_at = None
+
+    # --- what SSLModel.fit reads before Keras builds its data iterator -----
+    def backup_metadata(self):
+        """The saved `{"epoch", "batch", "step", ...}` or None."""
+        if not file_utils.exists(self._training_metadata_path):
+            return None
+        with file_utils.File(self._training_metadata_path, "r") as f:
+            return json.loads(f.read())
+
+    # --- restore -----------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # weights, optimizer, epoch
+        metadata = self.backup_metadata() or {}
+        steps = self.params.get("steps") if self.params else None
+        epoch = metadata.get("epoch", 0)
+        self._step = metadata.get("step", epoch * (steps or 0))
+        self._current_epoch = epoch
+        if file_utils.exists(self._extra_path):
+            with file_utils.File(self._extra_path, "rb") as f:
+                arrays = np.load(f)
+                values = [arrays[k] for k in sorted(arrays.files,
+                                                    key=lambda k: int(k))]
+            variables = _seed_variables(self.model)
+            if len(values) != len(variables):
+                raise ValueError(
+                    f"The backup in {self.backup_dir} holds "
+                    f"{len(values)} random seed states but "
+                    f"{type(self.model).__name__} has {len(variables)}; it "
+                    "was written by another model."
+                )
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        epochs = self.params.get("epochs") if self.params else None
+        self._stop_at = epochs * steps if epochs and steps else None
+
+    # --- bookkeeping and save ------------------------------------------------
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+        self._epoch_start_step = self._step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step = self._epoch_start_step + batch + 1
+        super().on_train_batch_end(batch, logs)
+        if self._stop_at is not None and self._step >= self._stop_at:
+            # A mid-epoch resume shifts the epochs: the last one ends here.
+            self.model.stop_training = True
+
+    def _save_model(self):
+        super()._save_model()
+        with file_utils.File(self._training_metadata_path, "w") as f:
+            f.write(json.dumps({
+                "epoch": self._current_epoch,
+                "batch": self._last_batch_seen,
+                "step": self._step,
+                "steps_per_epoch": (self.params or {}).get("steps"),
+            }))
+        values = {
+            str(i): keras.ops.convert_to_numpy(v)
+            for i, v in enumerate(_seed_variables(self.model))
+        }
+        with file_utils.File(self._extra_path, "wb") as f:
+            np.savez(f, **values)
+
+
+def _seed_variables(model):
+    """Model variables that `save_weights` leaves out: SeedGenerator states."""
+    saved = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in saved]
+
+
+def _skip_trained_batches(x, steps_per_epoch, step):
+    """`(x, steps_per_epoch)` that continue the stream of batches an
+    uninterrupted `fit` reads at batch `step`, or None if unknown."""
+    import tensorflow as tf
+
+    if not isinstance(x, tf.data.Dataset):
+        return None
+    cardinality = int(x.cardinality())
+    if cardinality == int(tf.data.INFINITE_CARDINALITY):
+        # Keras keeps one iterator over the epochs when steps_per_epoch is
+        # given: batch `step` is the stream's element `step`.
+        return (x.skip(step), steps_per_epoch) if steps_per_epoch else None
+    if cardinality > 0 and (
+        steps_per_epoch is None or cardinality % steps_per_epoch == 0
+    ):
+        # A finite dataset is read from its start whenever its batches run
+        # out: the stream is `x.repeat()`.
+        return x.repeat().skip(step), steps_per_epoch or cardinality
+    return None
+
+
+def prepare_fit(model, args, kwargs):
+    """`(args, kwargs)` of `keras.Model.fit` with keras-ssl's guards (see the
+    module docstring); called by `SSLModel.fit`."""
+    bound = inspect.signature(keras.Model.fit).bind(model, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    arguments.pop("self", None)
+    extra = arguments.pop("kwargs", {})
+    callbacks = arguments.get("callbacks")
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        return args, kwargs  # a caller that manages its callbacks itself
+    callbacks = list(callbacks or [])
+    if not any(
+        isinstance(c, (NonFiniteLossGuard, keras.callbacks.TerminateOnNaN))
+        for c in callbacks
+    ):
+        callbacks.insert(0, NonFiniteLossGuard())
+    arguments["callbacks"] = callbacks
+
+    backups = [c for c in callbacks if isinstance(c, ResumableBackup)]
+    metadata = backups[0].backup_metadata() if backups else None
+    step = (metadata or {}).get("step", 0)
+    if step:
+        skipped = _skip_trained_batches(
+            arguments.get("x"), arguments.get("steps_per_epoch"), step
+        )
+        if skipped is None:
+            warnings.warn(
+                f"Resuming {type(model).__name__} at batch {step}: the input "
+                "is not a tf.data.Dataset that is finite or repeated with "
+                "`steps_per_epoch`, so its already-trained batches are not "
+                "skipped; the data of the resumed run differ from an "
+                "uninterrupted run's.",
+                stacklevel=3,
+            )
+        else:
+            arguments["x"], arguments["steps_per_epoch"] = skipped
+    return (), {**arguments, **extra}
+
+
+def backup_dir_of(out):
+    """Where `keras-ssl pretrain --resume` keeps its backup inside `--out`."""
+    return os.path.join(str(out), "backup")
