@@ -13,8 +13,9 @@ cross-backend check and the bad inputs it must reject); the tests in
 - the same weights give the same loss on all three backends (stored numbers
   in tests/data/goldens.json, made by `python tests/make_goldens.py`);
 - bad inputs fail with a clear `ValueError`;
-- under JAX `keras.distribution.DataParallel` on 4 devices one step gives the
-  same loss and weights as one device.
+- many devices (tests/models/test_distribution.py): one step under JAX
+  `DataParallel` (4 devices) and TensorFlow `MirroredStrategy` (2 replicas)
+  gives the same loss and weights as one device.
 """
 
 import dataclasses
@@ -60,6 +61,10 @@ class MethodCase:
     # The encoder returns feature maps (B, h, w, d) rather than vectors: the
     # downstream classifier of the export test pools them first.
     pool_encoder_output: bool = False
+    # Attributes set on the model for the multi-replica (tf.distribute) step
+    # check, for options that emulate several devices on one (MoCo's
+    # shuffling BN), and so cannot match one device with synchronised BN.
+    replica_overrides: dict = dataclasses.field(default_factory=dict)
 
 
 def _two_fixed_views(images):

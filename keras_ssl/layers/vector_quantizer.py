@@ -176,9 +176,10 @@ class VectorQuantizer(keras.layers.Layer):
       (`trainable=False`), like the moving statistics of a frozen
       `BatchNormalization`.
     - Distances and the EMA run in float32; `quantized` has `z`'s dtype.
-    - Under `tf.distribute` the state follows the first replica's batch
-      (`aggregation="only_first_replica"`); under JAX `keras.distribution`
-      the step sees the global batch.
+    - Under `tf.distribute` pass `update_codebook` the gathered global batch
+      (`VQTokenizer` does): every replica then computes the same state,
+      which is stored once (`aggregation="only_first_replica"`); under JAX
+      `keras.distribution` the step sees the global batch.
 
     Args:
         num_codes: V, the codebook size.

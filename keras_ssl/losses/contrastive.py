@@ -21,7 +21,8 @@ def l2_normalize(x, axis=-1, epsilon=1e-12):
     return x * ops.rsqrt(ops.maximum(squared_norm, epsilon))
 
 
-def nt_xent_loss(z1, z2, temperature=0.5):
+def nt_xent_loss(z1, z2, temperature=0.5, all_z1=None, all_z2=None,
+                 offset=0):
     """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
 
     "We randomly sample a minibatch of N examples and define the contrastive
@@ -39,6 +40,14 @@ def nt_xent_loss(z1, z2, temperature=0.5):
         z2: projections of the second views, shape `(N, D)`, same order.
         temperature: softmax temperature τ (0.5 suits small batches; the paper
             uses 0.1 with batches of 4096).
+        all_z1: the first views' projections of the *global* batch `(M, D)`
+            when the batch is split over replicas (gathered in replica
+            order), or None (then `z1`: the batch is global).
+        all_z2: the same for the second views.
+        offset: the global index of row 0 of `z1` in `all_z1`.
+
+    With a split batch each replica scores its own 2n anchors against all 2M
+    projections, and the replicas' mean loss is the global batch's loss.
 
     Returns:
         The mean loss over the 2N anchors, a float32 scalar.
@@ -52,13 +61,25 @@ def nt_xent_loss(z1, z2, temperature=0.5):
     """
     if temperature <= 0:
         raise ValueError(f"`temperature` must be positive, got {temperature}.")
-    z = ops.concatenate([z1, z2], axis=0)
-    z = l2_normalize(ops.cast(z, "float32"))
-    n2 = ops.shape(z)[0]
-    logits = ops.matmul(z, ops.transpose(z)) / temperature
-    logits = ops.where(ops.eye(n2, dtype="bool"), _MASK_VALUE, logits)
-    # Row i's positive is row i + N (mod 2N): rolling by N lines them up.
-    positives = ops.sum(z * ops.roll(z, n2 // 2, axis=0), axis=-1) / temperature
+    def unit(x):
+        return l2_normalize(ops.cast(x, "float32"))
+
+    z1, z2 = unit(z1), unit(z2)
+    all_z1 = z1 if all_z1 is None else unit(all_z1)
+    all_z2 = z2 if all_z2 is None else unit(all_z2)
+    anchors = ops.concatenate([z1, z2], axis=0)  # (2n, D)
+    candidates = ops.concatenate([all_z1, all_z2], axis=0)  # (2M, D)
+    n, m = ops.shape(z1)[0], ops.shape(all_z1)[0]
+    logits = ops.matmul(anchors, ops.transpose(candidates)) / temperature
+    # Each anchor's own entry leaves the softmax: row i of z1 sits at column
+    # offset + i, row i of z2 at column M + offset + i.
+    local = ops.arange(n) + offset
+    own = ops.one_hot(ops.concatenate([local, local + m]), 2 * m)
+    logits = ops.where(own > 0, _MASK_VALUE, logits)
+    # The positive of a first view is its second view, and back.
+    positives = ops.sum(
+        anchors * ops.concatenate([z2, z1], axis=0), axis=-1
+    ) / temperature
     return ops.mean(ops.logsumexp(logits, axis=-1) - positives)
 
 

@@ -73,7 +73,7 @@ def infonce_with_queue(q, k, queue, temperature=0.2):
     return ops.mean(ops.logsumexp(logits, axis=-1) - positives[:, 0])
 
 
-def infonce_in_batch(q, k, temperature=0.2):
+def infonce_in_batch(q, k, temperature=0.2, all_k=None, offset=0):
     """InfoNCE with in-batch negatives: query i's positive is key i, and the
     other N − 1 keys of the batch are its negatives (MoCo v3's `ctr`).
 
@@ -95,6 +95,10 @@ def infonce_in_batch(q, k, temperature=0.2):
         q: queries, shape `(N, D)`.
         k: keys, shape `(N, D)`, same order; no gradient flows into them.
         temperature: τ (MoCo v3's code: 1.0 for ResNet-50, 0.2 for ViT).
+        all_k: the keys of the *global* batch `(M, D)` when the batch is split
+            over replicas (gathered in replica order; MoCo v3's
+            `concat_all_gather`), or None (then `k`).
+        offset: the global index of this replica's first key in `all_k`.
 
     Returns:
         The mean loss over the N queries, a float32 scalar; about log(N)
@@ -103,6 +107,8 @@ def infonce_in_batch(q, k, temperature=0.2):
     _check_temperature(temperature)
     q = _unit(q)
     k = ops.stop_gradient(_unit(k))
-    logits = ops.matmul(q, ops.transpose(k)) / temperature
+    all_k = k if all_k is None else ops.stop_gradient(_unit(all_k))
+    del offset  # the positive is read from the local keys directly
+    logits = ops.matmul(q, ops.transpose(all_k)) / temperature
     positives = ops.sum(q * k, axis=-1) / temperature
     return ops.mean(ops.logsumexp(logits, axis=-1) - positives)

@@ -181,13 +181,17 @@ class BEiT(SSLModel):
 
     # --- the method ---------------------------------------------------------
     def make_mask(self, batch_size):
-        """`(batch_size, N)` blockwise masks from the model's `SeedGenerator`."""
-        return blockwise_masking(
+        """`(batch_size, N)` blockwise masks from the model's `SeedGenerator`
+        (under `tf.distribute`, this replica's rows of the global draw)."""
+        return self.draw_for_replica(
+            lambda n: blockwise_masking(
+                n,
+                self.encoder.grid,
+                self.num_masked,
+                self.min_block_patches,
+                seed=self.seed_generator,
+            ),
             batch_size,
-            self.encoder.grid,
-            self.num_masked,
-            self.min_block_patches,
-            seed=self.seed_generator,
         )
 
     def call(self, inputs, training=False):

@@ -64,8 +64,10 @@ class DINO(SSLModel):
     crops together); the teacher runs the 2 global crops as one batch and,
     as in DINO's code, normalises with batch statistics (its batch-norm
     scales and offsets are EMAs of the student's, its moving statistics its
-    own). The center is updated in `compute_loss` after the
-    loss is computed (the teacher branch carries no gradient); the teacher
+    own). `compute_loss` adds the teacher's batch mean to `center_sum`
+    (the teacher branch carries no gradient) and `after_step` moves the
+    center once per optimizer step, from the mean of the step's batch (of
+    its micro-batches with gradient accumulation); the teacher
     EMA, with momentum 0.996 → 1 on a cosine schedule of the optimizer's
     iterations, and the teacher temperature (linear warmup) move in
     `after_step`. Representations for downstream use are the student
@@ -118,6 +120,12 @@ class DINO(SSLModel):
     model.fit(crops, epochs=2, callbacks=[DINOCollapseMonitor()])
     ```
     """
+
+    nan_hints = (
+        "teacher or student temperature too low, or a collapsed teacher "
+        "(check teacher_entropy; lower the learning rate, raise "
+        "center_momentum)",
+    )
 
     def __init__(
         self,
@@ -188,8 +196,25 @@ class DINO(SSLModel):
             shape=(self.output_dim,),
             initializer="zeros",
             trainable=False,
-            aggregation="mean",  # replicas' batch means → the global mean
+            aggregation="mean",
             name="center",
+        )
+        # The teacher's batch means since the last optimizer step (several
+        # with gradient accumulation), which `after_step` folds into the
+        # center once per step. Replicas' means average to the global mean.
+        self.center_sum = self.add_weight(
+            shape=(self.output_dim,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",
+            name="center_sum",
+        )
+        self.center_count = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="center_count",
         )
         # τt of the next step, moved by `after_step` (a variable, so that it
         # is saved and the jitted step reads its current value).
@@ -372,11 +397,14 @@ class DINO(SSLModel):
         entropy = teacher_entropy(teacher, center, temp)
         self.track(teacher_entropy=entropy, teacher_student_kl=loss - entropy)
         if training:
-            # C = m*C + (1-m)*cat([t1, t2]).mean(dim=0); nothing in the
-            # loss's gradient graph reads the center (teacher branch).
-            self.center.assign(
-                update_center(center, teacher, self.center_momentum)
+            # cat([t1, t2]).mean(dim=0), for the center update of
+            # `after_step`; nothing in the loss's gradient reads it.
+            batch_mean = ops.mean(
+                ops.stop_gradient(ops.cast(ops.concatenate(teacher, 0), "float32")),
+                axis=0,
             )
+            self.center_sum.assign(self.center_sum + batch_mean)
+            self.center_count.assign(self.center_count + 1.0)
         return loss
 
     def after_step(self):
@@ -390,6 +418,15 @@ class DINO(SSLModel):
         )
         self.ema_update(teacher, student, momentum)
         self.current_teacher_temp.assign(self._teacher_temp_at(step))
+        # C = m*C + (1-m)*cat([t1, t2]).mean(dim=0), the mean over this
+        # step's batch (its micro-batches' means, with accumulation).
+        count = ops.maximum(ops.convert_to_tensor(self.center_count), 1.0)
+        batch_mean = ops.convert_to_tensor(self.center_sum) / count
+        self.center.assign(
+            update_center(self.center, [batch_mean[None]], self.center_momentum)
+        )
+        self.center_sum.assign(ops.zeros_like(batch_mean))
+        self.center_count.assign(0.0)
 
     def get_config(self):
         config = super().get_config()

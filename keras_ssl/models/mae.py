@@ -185,9 +185,13 @@ class MAE(SSLModel):
 
     # --- the method ---------------------------------------------------------
     def mask_noise(self, batch_size):
-        """Uniform noise `(batch_size, N)` from the model's `SeedGenerator`."""
-        return keras.random.uniform(
-            (batch_size, self.encoder.num_patches), seed=self.seed_generator
+        """Uniform noise `(batch_size, N)` from the model's `SeedGenerator`
+        (under `tf.distribute`, this replica's rows of the global draw)."""
+        return self.draw_for_replica(
+            lambda n: keras.random.uniform(
+                (n, self.encoder.num_patches), seed=self.seed_generator
+            ),
+            batch_size,
         )
 
     def encode_visible(self, images, noise=None, training=False):

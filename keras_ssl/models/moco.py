@@ -25,6 +25,10 @@ class _MomentumContrast(SSLModel):
     the metrics. Subclasses add the heads' shapes, the negatives and the loss.
     """
 
+    nan_hints = (
+        "a temperature too low (MoCo: 0.07-0.2)",
+    )
+
     def __init__(
         self,
         encoder,
@@ -268,8 +272,11 @@ class MoCo(_MomentumContrast):
       to the loss from the start (positives ≈ 0.3–0.5, loss ≈ 4.5–5.5 in
       the same test).
     - Under JAX `keras.distribution.DataParallel` the step sees the global
-      batch: all keys are enqueued. Under `tf.distribute` the queue takes the
-      keys of the first replica (no cross-replica gather).
+      batch: all keys are enqueued. Under `tf.distribute` the keys are
+      gathered across replicas before they are enqueued (the paper's
+      `concat_all_gather`), so every replica holds the same queue. Shuffling
+      BN then shuffles within each replica's batch; with
+      `synchronized_batch_norm=True` use `shuffle_bn_splits=1`.
 
     Representations for downstream use are the query encoder's:
     `model.encoder`.
@@ -463,10 +470,13 @@ class MoCo(_MomentumContrast):
         )
         if training:
             # enqueue(queue, k); dequeue(queue): after the loss read the queue.
+            # The keys of the global batch, so every replica's queue is
+            # the same (MoCo's concat_all_gather before enqueue).
+            global_keys, _ = self.gather_across_replicas(keys[0])
             new_queue, new_pointer = enqueue(
                 queue,
                 self.queue_pointer,
-                l2_normalize(ops.cast(keys[0], "float32")),
+                l2_normalize(ops.cast(global_keys, "float32")),
             )
             self.queue.assign(new_queue)
             self.queue_pointer.assign(new_pointer)
@@ -538,8 +548,9 @@ class MoCoV3(_MomentumContrast):
       paper's cosine schedule from `momentum` (0.99) to `final_momentum` (1),
       read from `optimizer.iterations` (a resumed run continues it), and
       moves once per optimizer step under gradient accumulation.
-    - Under JAX `keras.distribution` the negatives are the global batch's;
-      under `tf.distribute` they are per replica (no all-gather).
+    - The negatives are the global batch's: under JAX `keras.distribution`
+      the step sees it, under `tf.distribute` the keys are gathered across
+      replicas (the paper's `concat_all_gather`).
 
     Args:
         encoder: a `keras.Model` mapping images to features, rebuildable
@@ -634,8 +645,12 @@ class MoCoV3(_MomentumContrast):
     ):
         queries, keys = y_pred["queries"], y_pred["keys"]
         # loss = ctr(q1, k2) + ctr(q2, k1), ctr = 2τ · cross-entropy.
+        # Negatives: the keys of the global batch (MoCo v3's
+        # concat_all_gather; the identity without tf.distribute replicas).
         loss = 2.0 * self.temperature * sum(
-            infonce_in_batch(q, k, self.temperature)
+            infonce_in_batch(
+                q, k, self.temperature, self.gather_across_replicas(k)[0]
+            )
             for q, k in zip(queries, keys)
         )
         self._track_similarities(queries, keys, _mean_off_diagonal_cosine)

@@ -28,6 +28,13 @@ class SimCLR(SSLModel):
     statistics over all 2N images as in the paper. Representations for
     downstream use are taken *before* the projection head: `model.encoder`.
 
+    Many devices: the negatives are the global batch's. Under JAX
+    `keras.distribution` the step sees it; under `tf.distribute` the
+    projections are gathered across replicas with gradient
+    (`SSLModel.gather_across_replicas`), and `synchronized_batch_norm=True`
+    gives batch norm the global batch's statistics too (the paper's global
+    BN), so N replicas take the step of one device on the whole batch.
+
     Args:
         encoder: any `keras.Model` mapping images `(B, H, W, C)` in [0, 1] to
             features: a `CIFARResNetBackbone`, a keras-hub backbone (feature
@@ -58,6 +65,11 @@ class SimCLR(SSLModel):
     encoder.save("encoder.keras")
     ```
     """
+
+    nan_hints = (
+        "a temperature too low (SimCLR: 0.1-0.5; exp(sim / t) overflows in "
+        "float16 below ~0.05)",
+    )
 
     def __init__(
         self,
@@ -107,7 +119,11 @@ class SimCLR(SSLModel):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         z1, z2 = y_pred
-        loss = nt_xent_loss(z1, z2, self.temperature)
+        # Negatives from the global batch (a cross-replica gather with
+        # gradient under tf.distribute; the identity elsewhere).
+        all_z1, offset = self.gather_across_replicas(z1)
+        all_z2, _ = self.gather_across_replicas(z2)
+        loss = nt_xent_loss(z1, z2, self.temperature, all_z1, all_z2, offset)
         n1, n2 = l2_normalize(z1), l2_normalize(z2)
         self.track(
             positive_similarity=ops.mean(ops.sum(n1 * n2, axis=-1)),

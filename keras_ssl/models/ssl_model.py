@@ -24,6 +24,43 @@ _BACKEND = keras.backend.backend()
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
+def check_multi_device_support():
+    """Fails clearly when several devices are requested on a backend whose
+    Keras has no distribution support for it (Keras 3.15: PyTorch), rather
+    than silently training on one device.
+
+    Raises:
+        RuntimeError: naming what to use instead.
+    """
+    from keras.src import backend as backend_module
+
+    supported = getattr(backend_module, "distribution_lib", None) is not None
+    requested = []
+    if keras.distribution.distribution() is not None:
+        requested.append(
+            f"keras.distribution.{type(keras.distribution.distribution()).__name__}"
+        )
+    if _BACKEND != "tensorflow":
+        import sys
+
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and tf.distribute.has_strategy():
+            requested.append(
+                f"tf.distribute.{type(tf.distribute.get_strategy()).__name__}"
+            )
+            supported = False  # a TF strategy only distributes TF programs
+    if requested and not supported:
+        raise RuntimeError(
+            f"{' and '.join(requested)} was set, but the {_BACKEND} backend of "
+            f"Keras {keras.__version__} cannot distribute training: keras-ssl "
+            f"would train on one device. The same model definition trains on "
+            "many devices with KERAS_BACKEND=jax and "
+            "keras.distribution.DataParallel (or keras_ssl.distribution."
+            "model_parallel), or with KERAS_BACKEND=tensorflow inside "
+            "tf.distribute.MirroredStrategy().scope()."
+        )
+
+
 def _static_shape(x):
     return tuple(x.shape)
 
@@ -62,6 +99,22 @@ class SSLModel(keras.Model):
     ```
     """
 
+    def __init__(self, *args, synchronized_batch_norm=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.synchronized_batch_norm:
+            config["synchronized_batch_norm"] = True
+        return config
+
+    def make_train_function(self, *args, **kwargs):
+        # Before `fit` or `train_on_batch` builds the step (overriding
+        # `compile` would stop Keras from re-compiling loaded models).
+        check_multi_device_support()
+        return super().make_train_function(*args, **kwargs)
+
     # --- what methods implement ---------------------------------------------
     def after_step(self):
         """Updates state after each optimizer step; the default does nothing.
@@ -71,33 +124,109 @@ class SSLModel(keras.Model):
         online weights go through `ops.stop_gradient` (see `ema_update`).
         """
 
+    # Likely causes of a NaN/Inf loss particular to the method, named (after
+    # the common ones) by the error `fit` raises (keras_ssl.callbacks).
+    nan_hints = ()
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with a `NonFiniteLossGuard` (a NaN/Inf loss
+        raises a `NonFiniteLossError` naming the method, the step and the
+        likely causes) and exact resumption with a `ResumableBackup`
+        (already-trained batches are skipped); see `keras_ssl.callbacks`."""
+        from keras_ssl.callbacks import prepare_fit
+
+        args, kwargs = prepare_fit(self, args, kwargs)
+        return super().fit(*args, **kwargs)
+
     # --- the training core --------------------------------------------------
     def train_step(self, *args):
+        self._synchronize_batch_norm()
         if _BACKEND == "jax":
             state, data = args
+            before = self._jax_iterations(state[2])
             logs, state = super().train_step(state, data)
-            return logs, self._jax_after_step(state)
+            return logs, self._jax_after_step(state, before)
+        before = ops.copy(ops.convert_to_tensor(self.optimizer.iterations))
         logs = super().train_step(*args)
         if _BACKEND == "torch":
             import torch
 
             with torch.no_grad():
-                self.after_step()
+                self._after_optimizer_step(before)
         else:
-            self.after_step()
+            self._after_optimizer_step(before)
         return logs
 
-    def _jax_after_step(self, state):
-        """Runs `after_step()` statelessly on the new JAX state."""
+    def _after_optimizer_step(self, before):
+        """Runs `after_step()` and keeps what it assigned only when the
+        optimizer applied an update (`iterations` moved from `before`): not
+        after a micro-batch that only accumulated gradients, nor after a step
+        that a `LossScaleOptimizer` skipped for non-finite gradients."""
+        if not self._optimizer_may_skip_updates():
+            self.after_step()
+            return
+        stepped = ops.not_equal(
+            ops.convert_to_tensor(self.optimizer.iterations), before
+        )
+        variables = self.non_trainable_variables
+        old = [ops.copy(ops.convert_to_tensor(v)) for v in variables]
+        self.after_step()
+        for variable, value in zip(variables, old):
+            variable.assign(ops.where(stepped, variable.value, value))
+
+    def _optimizer_may_skip_updates(self):
+        """Whether a train step can end without an optimizer update: with
+        gradient accumulation, or a `LossScaleOptimizer` (mixed_float16)."""
+        optimizer = self.optimizer
+        if optimizer is None:
+            return False
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return True
+        return (optimizer.gradient_accumulation_steps or 1) > 1
+
+    def _jax_iterations(self, optimizer_vars):
+        """`optimizer.iterations` read from the JAX optimizer state."""
+        mapping = list(zip(self.optimizer.variables, optimizer_vars))
+        with keras.StatelessScope(state_mapping=mapping):
+            return ops.convert_to_tensor(self.optimizer.iterations)
+
+    def _synchronize_batch_norm(self):
+        """Applies `synchronized_batch_norm` to every batch-norm layer of the
+        model (encoder, heads, targets) before the step is traced.
+
+        Only `tf.distribute` needs it: there each replica would otherwise
+        normalise with its own slice of the batch. A JAX `keras.distribution`
+        step sees the global batch (statistics are global already) and torch
+        runs on one device.
+        """
+        if _BACKEND != "tensorflow" or not self.synchronized_batch_norm:
+            return
+        for layer in self._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+    def _jax_after_step(self, state, before=None):
+        """Runs `after_step()` statelessly on the new JAX state (what it
+        assigns kept only when `iterations` moved from `before`, as in
+        `_after_optimizer_step`)."""
         trainable, non_trainable, optimizer_vars, metrics_vars = state
         mapping = list(zip(self.trainable_variables, trainable))
         mapping += list(zip(self.non_trainable_variables, non_trainable))
         if self.optimizer is not None:
             mapping += list(zip(self.optimizer.variables, optimizer_vars))
         with keras.StatelessScope(state_mapping=mapping) as scope:
+            stepped = (
+                before is None
+                or not self._optimizer_may_skip_updates()
+                or ops.not_equal(
+                    ops.convert_to_tensor(self.optimizer.iterations), before
+                )
+            )
             self.after_step()
         non_trainable = [
-            scope.get_current_value(v) for v in self.non_trainable_variables
+            scope.get_current_value(v) if stepped is True
+            else ops.where(stepped, scope.get_current_value(v), old)
+            for v, old in zip(self.non_trainable_variables, non_trainable)
         ]
         return trainable, non_trainable, optimizer_vars, metrics_vars
 
@@ -173,6 +302,28 @@ class SSLModel(keras.Model):
                 offset = context.replica_id_in_sync_group * tf.shape(x)[0]
                 return gathered, offset
         return x, 0
+
+    @staticmethod
+    def draw_for_replica(draw, batch_size):
+        """This replica's rows of one random draw for the global batch.
+
+        `draw(n)` returns random values with `n` rows (masks, noise) from a
+        `SeedGenerator`. The replicas of a `tf.distribute` strategy hold the
+        same generator state, so drawing `batch_size` rows on each would give
+        replica r's images the masks of replica 0's; instead every replica
+        draws the global batch's rows and keeps its own slice, which is also
+        exactly what one device draws for the whole batch. Elsewhere (one
+        device, JAX `keras.distribution`, torch) it returns `draw(batch_size)`.
+        """
+        if _BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                values = draw(batch_size * context.num_replicas_in_sync)
+                start = context.replica_id_in_sync_group * batch_size
+                return values[start : start + batch_size]
+        return draw(batch_size)
 
     @staticmethod
     def parameter_pairs(target_networks, online_networks):

@@ -309,8 +309,13 @@ class VQTokenizer(SSLModel):
         )
         if training:
             # After the loss: the EMA reads stop-gradient copies, and nothing
-            # in this step's graph reads the codebook again.
-            self.quantizer.update_codebook(latents, codes)
+            # in this step's graph reads the codebook again. The statistics
+            # are those of the global batch, so all replicas keep one
+            # codebook (the identity without tf.distribute replicas).
+            self.quantizer.update_codebook(
+                self.gather_across_replicas(ops.stop_gradient(latents))[0],
+                self.gather_across_replicas(codes)[0],
+            )
         return loss
 
     # --- the tokenizer's API ------------------------------------------------

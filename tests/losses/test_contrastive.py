@@ -80,3 +80,20 @@ def test_l2_normalize_keeps_zero_vectors_finite():
     x = np.array([[3.0, 4.0], [0.0, 0.0]], "float32")
     out = keras.ops.convert_to_numpy(l2_normalize(x))
     np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]], atol=1e-6)
+
+
+def test_split_batch_with_the_gathered_batch_averages_to_the_global_loss():
+    """What each replica computes under tf.distribute: its own anchors
+    against the gathered global batch. The replicas' mean is the loss of the
+    whole batch on one device; without the gathered batch it is not."""
+    rng = np.random.default_rng(3)
+    z1, z2 = rng.normal(size=(2, 12, 8)).astype("float32")
+    whole = float(nt_xent_loss(z1, z2, 0.3))
+    parts = [
+        float(nt_xent_loss(z1[s : s + 4], z2[s : s + 4], 0.3, z1, z2, s))
+        for s in (0, 4, 8)
+    ]
+    np.testing.assert_allclose(np.mean(parts), whole, rtol=1e-5)
+    local = [float(nt_xent_loss(z1[s : s + 4], z2[s : s + 4], 0.3))
+             for s in (0, 4, 8)]
+    assert abs(np.mean(local) - whole) > 1e-2

@@ -138,3 +138,15 @@ def test_rejects_non_positive_temperature(temperature):
         infonce_with_queue(z, z, z, temperature)
     with pytest.raises(ValueError, match="temperature"):
         infonce_in_batch(z, z, temperature)
+
+
+def test_in_batch_loss_over_gathered_keys_averages_to_the_global_loss():
+    rng = np.random.default_rng(4)
+    q, k = rng.normal(size=(2, 12, 8)).astype("float32")
+    whole = float(infonce_in_batch(q, k, 0.2))
+    parts = [float(infonce_in_batch(q[s : s + 6], k[s : s + 6], 0.2, k, s))
+             for s in (0, 6)]
+    np.testing.assert_allclose(np.mean(parts), whole, rtol=1e-5)
+    local = [float(infonce_in_batch(q[s : s + 6], k[s : s + 6], 0.2))
+             for s in (0, 6)]
+    assert abs(np.mean(local) - whole) > 1e-2

@@ -37,4 +37,5 @@ CASE = MethodCase(
     fixed_inputs=_two_fixed_views,
     bad_inputs=_two_view_bad_inputs,
     metrics=("positive_similarity", "negative_similarity", "representation_std"),
+    replica_overrides={"shuffle_bn_splits": 1},
 )

@@ -148,44 +148,6 @@ def test_bad_inputs_fail_clearly_inside_fit(case):
         model.fit(x=inputs, batch_size=1, epochs=1, verbose=0)
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX-only")
-@pytest.mark.parametrize("case", CASES, ids=ids)
-def test_jax_data_parallel_step_matches_one_device(case, small_images):
-    import jax
-
-    devices = jax.devices("cpu")
-    assert len(devices) == 4, "conftest sets 4 virtual CPU devices for JAX"
-    inputs = case.fixed_inputs(small_images)
-
-    def one_step(distribution):
-        scope = distribution.scope() if distribution else _nullcontext()
-        with scope:
-            model = case.build_model()
-            model(inputs)
-            set_deterministic_weights(model)
-            model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=True)
-            batch = len(keras.tree.flatten(inputs)[0])
-            h = model.fit(x=inputs, batch_size=batch, epochs=1, verbose=0,
-                          shuffle=False)
-        return h.history["loss"][0], [
-            keras.ops.convert_to_numpy(w) for w in model.weights
-        ]
-
-    loss_1, weights_1 = one_step(None)
-    loss_4, weights_4 = one_step(keras.distribution.DataParallel(devices=devices))
-    np.testing.assert_allclose(loss_4, loss_1, rtol=1e-5)
-    for a, b in zip(weights_4, weights_1):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        return False
-
-
 def test_every_registered_method_is_in_the_harness():
     from keras_ssl.models import METHODS
 

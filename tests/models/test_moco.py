@@ -204,13 +204,14 @@ def test_queue_holds_earlier_keys_in_order_and_wraps_around(small_images):
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="tf.distribute only"
 )
-def test_mirrored_strategy_enqueues_the_first_replicas_keys(
+def test_mirrored_strategy_enqueues_the_global_batchs_keys(
     small_images, mirrored_strategy
 ):
     """Under `tf.distribute` (2 logical CPUs) each replica computes its half
-    of the batch; the queue takes the first replica's keys (documented: no
-    cross-replica gather) and the key network moves once, by the EMA rule,
-    towards the mirrored query network."""
+    of the batch; the keys are gathered across replicas, so the queue takes
+    the whole batch's keys in replica order (identical on every replica),
+    and the key network moves once, by the EMA rule, towards the mirrored
+    query network."""
     strategy = mirrored_strategy
     batch = _views(small_images, 0)  # 16 images, 8 per replica
     with strategy.scope():
@@ -218,17 +219,20 @@ def test_mirrored_strategy_enqueues_the_first_replicas_keys(
         model(batch)
         pairs = _parameter_pairs(model)
         _perturb(pairs)
-        # The first replica's keys, from the key network before the step.
-        half = tuple(v[: B // 2] for v in batch)
-        keys = _unit(_np(model(half, training=True)["keys"][0]))
+        # Each replica's keys, from the key network before the step.
+        keys = np.concatenate([
+            _unit(_np(model(tuple(v[s : s + B // 2] for v in batch),
+                            training=True)["keys"][0]))
+            for s in (0, B // 2)
+        ])
         initial = _np(model.queue).copy()
         before = [_np(k).copy() for k, _ in pairs]
         # XLA cannot compile a step over several logical CPU devices.
         model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
         model.fit(x=batch, batch_size=B, epochs=1, shuffle=False, verbose=0)
-    assert int(_np(model.queue_pointer)) == B // 2
-    np.testing.assert_allclose(_np(model.queue)[: B // 2], keys, atol=1e-5)
-    np.testing.assert_array_equal(_np(model.queue)[B // 2 :], initial[B // 2 :])
+    assert int(_np(model.queue_pointer)) == B
+    np.testing.assert_allclose(_np(model.queue)[:B], keys, atol=1e-5)
+    np.testing.assert_array_equal(_np(model.queue)[B:], initial[B:])
     for k0, (k, q) in zip(before, pairs):
         np.testing.assert_allclose(
             _np(k), 0.9 * k0 + 0.1 * _np(q), rtol=1e-5, atol=1e-6
