@@ -74,6 +74,10 @@ def _parser():
                    help="resize images to this side (default: as stored)")
     p.add_argument("--max-examples", type=int, default=None,
                    help="cap on examples per split (large datasets)")
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="skip undecodable images and empty or non-UTF-8 "
+                   "captions (counted and listed in a warning) instead of "
+                   "failing on the first one")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--backbone", default=None,
@@ -122,6 +126,8 @@ def _parser():
     z.add_argument("--dataset", default="digits",
                    help="image-caption data: digits, tfds:NAME, folder:PATH")
     z.add_argument("--data-dir", default=None, help="local TFDS data_dir")
+    z.add_argument("--skip-bad-files", action="store_true",
+                   help="skip undecodable images and empty captions")
     z.add_argument("--out", default=None, help="PNG of the predictions")
     z.add_argument("--backend", default=None)
     return parser
@@ -217,6 +223,7 @@ def _pretrain(args):
             data_dir=args.data_dir,
             max_examples=args.max_examples,
             seed=config.seed,
+            on_bad_file="skip" if args.skip_bad_files else "raise",
         )
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
@@ -334,6 +341,7 @@ def _load_image_text(args, seed=0):
         spec, image_size=getattr(args, "image_size", None),
         data_dir=args.data_dir, max_examples=getattr(args, "max_examples", None),
         seed=seed,
+        on_bad_file="skip" if getattr(args, "skip_bad_files", False) else "raise",
     )
 
 
