@@ -593,6 +593,9 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         from keras_ssl.callbacks import ResumableBackup
 
         all_callbacks.append(ResumableBackup(backup_dir, save_freq=backup_freq))
+        if not model.built:  # BackupAndRestore restores into a built model
+            for batch in views.take(1):
+                model(batch[0])
     start = time.perf_counter()
     history = model.fit(
         views,
