@@ -192,3 +192,28 @@ def deterministic_loss(case, images):
 
 def load_goldens():
     return json.loads(GOLDENS.read_text()) if GOLDENS.exists() else {}
+
+
+# Per-method matrices too long for every run (each case compiles its own
+# steps): the suite runs a representative subset, and all of them with
+# KERAS_SSL_FULL_MATRIX=1 (also selectable with `-m slow`).
+FULL_MATRIX = bool(__import__("os").environ.get("KERAS_SSL_FULL_MATRIX"))
+
+
+def matrix_params(default_names):
+    """`pytest.param`s of every case: those in `default_names` always run,
+    the others only with KERAS_SSL_FULL_MATRIX=1."""
+    import pytest
+
+    later = [
+        pytest.mark.slow,
+        pytest.mark.skipif(
+            not FULL_MATRIX,
+            reason="full method matrix: set KERAS_SSL_FULL_MATRIX=1",
+        ),
+    ]
+    return [
+        pytest.param(case, id=case.name,
+                     marks=() if case.name in default_names else later)
+        for case in CASES
+    ]

@@ -94,6 +94,11 @@ class CLIP(SSLModel):
 
     nested_models = ("image_encoder", "text_encoder", "tokenizer")
 
+    nan_hints = (
+        "a `max_logit_scale` too high (exp(t) is clipped there, 100 by "
+        "default; check `logit_scale` in the logs)",
+    )
+
     def __init__(
         self,
         image_encoder,

@@ -1,18 +1,15 @@
 """Runs the shared harness (tests/harness.py) on every method and backend."""
 
-import os
-
 import keras
 import keras_hub
 import numpy as np
 import pytest
 
-from conftest import BACKEND, JIT_COMPILE
+from conftest import JIT_COMPILE
 from harness import (
     CASES,
     deterministic_loss,
     load_goldens,
-    set_deterministic_weights,
 )
 
 ids = [case.name for case in CASES]

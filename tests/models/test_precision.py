@@ -19,35 +19,24 @@ jit-compiled steps take minutes per backend on 2 CPU cores (XLA compiles
 each model's step; eager JAX is slower still, it compiles op by op). The
 default suite runs the whole check on the first harness case (SimCLR) and
 the dtype check of every method's state; the full method × policy matrix
-is marked `slow` and runs only with `KERAS_SSL_PRECISION_MATRIX=1` (the
+is marked `slow` and runs only with `KERAS_SSL_FULL_MATRIX=1` (the
 suite does not deselect `slow` by default): measured passing on all three
 backends, ~4 min (torch) to >10 min (TensorFlow, XLA) on 2 busy cores.
 """
 
-import os
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import JIT_COMPILE
-from harness import CASES, set_deterministic_weights
+from harness import CASES, matrix_params, set_deterministic_weights
 
 STEPS = 3
 POLICIES = {"mixed_bfloat16": 5e-2, "mixed_float16": 1e-2}
 ATOL = 1e-2
-# The first case runs by default; the others with `-m slow`.
-_MATRIX = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get("KERAS_SSL_PRECISION_MATRIX"),
-        reason="the full method x policy matrix: KERAS_SSL_PRECISION_MATRIX=1",
-    ),
-]
-PARAMS = [
-    pytest.param(case, id=case.name, marks=() if i == 0 else _MATRIX)
-    for i, case in enumerate(CASES)
-]
+# SimCLR runs by default; every method with KERAS_SSL_FULL_MATRIX=1.
+PARAMS = matrix_params({"simclr"})
 
 
 @pytest.fixture
