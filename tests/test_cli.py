@@ -7,6 +7,21 @@ import pytest
 
 from keras_ssl import cli
 
+from conftest import BACKEND
+from harness import FULL_MATRIX
+
+
+def on_one_backend(method, backend):
+    """The end-to-end CLI run of `method` (minutes on 2 cores): under one
+    backend each, spread so that every backend runs some (all of them on
+    every backend with KERAS_SSL_FULL_MATRIX=1). SimCLR's run and the
+    library's methods themselves are tested on every backend."""
+    return pytest.param(method, id=method, marks=pytest.mark.skipif(
+        not FULL_MATRIX and BACKEND != backend,
+        reason=f"the {method} CLI run is tested under {backend} "
+        "(KERAS_SSL_FULL_MATRIX=1: every backend)",
+    ))
+
 TINY = [
     "--epochs", "2", "--max-examples", "192", "--batch-size", "64",
     "--backbone", "cifar_resnet_tiny", "--knn-every", "1", "--quiet",
@@ -35,7 +50,11 @@ def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
     assert encoder.output.shape[-1] == 64
 
 
-@pytest.mark.parametrize("method", ["moco", "byol", "dino"])
+@pytest.mark.parametrize("method", [
+    on_one_backend("moco", "tensorflow"),
+    on_one_backend("byol", "jax"),
+    on_one_backend("dino", "torch"),
+])
 def test_every_method_pretrains_exports_and_reports(method, tmp_path, capsys):
     out = tmp_path / method
     tiny = [*TINY]
@@ -51,7 +70,10 @@ def test_every_method_pretrains_exports_and_reports(method, tmp_path, capsys):
     assert type(reloaded).__name__.lower().startswith(method)
 
 
-@pytest.mark.parametrize("method", ["mae", "beit"])
+@pytest.mark.parametrize("method", [
+    on_one_backend("mae", "torch"),  # its CLI default
+    on_one_backend("beit", "tensorflow"),  # its CLI default
+])
 def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, capsys):
     out = tmp_path / method
     tiny = [*TINY]
