@@ -61,6 +61,19 @@ def check_multi_device_support():
         )
 
 
+def _multi_replica_context():
+    """The `tf.distribute` replica context when a step runs on several
+    replicas, else None (one device, JAX `keras.distribution`, torch)."""
+    if _BACKEND != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        return context
+    return None
+
+
 def _static_shape(x):
     return tuple(x.shape)
 
@@ -293,14 +306,11 @@ class SSLModel(keras.Model):
         `keras.distribution` (where the step already sees the global batch)
         or torch, it returns `(x, 0)`.
         """
-        if _BACKEND == "tensorflow":
-            import tensorflow as tf
-
-            context = tf.distribute.get_replica_context()
-            if context is not None and context.num_replicas_in_sync > 1:
-                gathered = context.all_gather(x, axis=0)
-                offset = context.replica_id_in_sync_group * tf.shape(x)[0]
-                return gathered, offset
+        context = _multi_replica_context()
+        if context is not None:
+            gathered = context.all_gather(x, axis=0)
+            offset = context.replica_id_in_sync_group * ops.shape(x)[0]
+            return gathered, offset
         return x, 0
 
     @staticmethod
@@ -315,14 +325,11 @@ class SSLModel(keras.Model):
         exactly what one device draws for the whole batch. Elsewhere (one
         device, JAX `keras.distribution`, torch) it returns `draw(batch_size)`.
         """
-        if _BACKEND == "tensorflow":
-            import tensorflow as tf
-
-            context = tf.distribute.get_replica_context()
-            if context is not None and context.num_replicas_in_sync > 1:
-                values = draw(batch_size * context.num_replicas_in_sync)
-                start = context.replica_id_in_sync_group * batch_size
-                return values[start : start + batch_size]
+        context = _multi_replica_context()
+        if context is not None:
+            values = draw(batch_size * context.num_replicas_in_sync)
+            start = context.replica_id_in_sync_group * batch_size
+            return values[start : start + batch_size]
         return draw(batch_size)
 
     @staticmethod
