@@ -59,3 +59,45 @@ def mirrored_strategy():
     if BACKEND != "tensorflow":
         pytest.skip("tf.distribute only")
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+# --- language: the embedded corpus and tokenizers trained on it, once ------
+LANGUAGE_VOCABULARY_SIZE = 800
+
+
+@pytest.fixture(scope="session")
+def python_docs():
+    """The embedded English corpus (CPython's language reference)."""
+    from keras_ssl.datasets.text_corpus import load_python_docs
+
+    return load_python_docs()
+
+
+@pytest.fixture(scope="session")
+def wordpiece_tokenizer(python_docs):
+    from keras_ssl.data.tokenizers import train_wordpiece
+
+    return train_wordpiece(python_docs.documents, LANGUAGE_VOCABULARY_SIZE)
+
+
+@pytest.fixture(scope="session")
+def gpt2_tokenizer(python_docs):
+    from keras_ssl.data.tokenizers import train_byte_bpe
+
+    return train_byte_bpe(python_docs.documents, LANGUAGE_VOCABULARY_SIZE, "gpt2")
+
+
+@pytest.fixture(scope="session")
+def roberta_tokenizer(python_docs):
+    from keras_ssl.data.tokenizers import train_byte_bpe
+
+    return train_byte_bpe(python_docs.documents, LANGUAGE_VOCABULARY_SIZE, "roberta")
+
+
+@pytest.fixture(scope="session")
+def t5_tokenizer(python_docs):
+    from keras_ssl.data.tokenizers import train_sentencepiece
+
+    return train_sentencepiece(
+        python_docs.documents, LANGUAGE_VOCABULARY_SIZE, num_sentinels=16
+    )

@@ -10,3 +10,9 @@ from keras_ssl.data.text import (
     tokenize_captions,
     train_caption_tokenizer,
 )
+from keras_ssl.data.tokenizers import (
+    sentinel_ids,
+    train_byte_bpe,
+    train_sentencepiece,
+    train_wordpiece,
+)
