@@ -4,6 +4,8 @@
                               [--dataset digits|tfds:NAME|folder:PATH]
                               [--epochs N] [--backbone NAME] [--out DIR]
                               [--backend tensorflow|jax|torch]
+    keras-ssl pretrain bert|roberta|gpt|t5
+                              [--text PATH|tfds:NAME] [--steps N] [--out DIR]
     keras-ssl zero-shot [--model runs/clip-digits/model.keras]
                         [--classes zero,one,...] [--templates "a {}.",...]
                         [--num-images 8]
@@ -36,6 +38,9 @@ METHOD_BACKENDS = {"mae": "torch"}
 METHOD_NAMES = ("simclr", "moco", "byol", "dino", "mae", "beit")
 # Methods trained on image-caption pairs (keras_ssl.image_text).
 IMAGE_TEXT_METHODS = ("clip",)
+# Language methods (keras_ssl.language.METHODS).
+LANGUAGE_METHODS = ("bert", "roberta", "gpt", "t5")
+ALL_METHODS = METHOD_NAMES + IMAGE_TEXT_METHODS + LANGUAGE_METHODS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,9 +64,7 @@ def _parser():
         description="Pretrain an encoder with a self-supervised method, then "
         "report k-NN and linear-probe accuracy next to random initialisation.",
     )
-    p.add_argument(
-        "method", help=f"one of: {', '.join(METHOD_NAMES + IMAGE_TEXT_METHODS)}"
-    )
+    p.add_argument("method", help=f"one of: {', '.join(ALL_METHODS)}")
     p.add_argument(
         "--dataset",
         default="digits",
@@ -78,6 +81,15 @@ def _parser():
                    help="skip undecodable images and empty or non-UTF-8 "
                    "captions (counted and listed in a warning) instead of "
                    "failing on the first one")
+    p.add_argument("--text", default=None, metavar="PATH|tfds:NAME",
+                   help="language methods: a UTF-8 text file or a folder of "
+                   ".txt files (one document each), or tfds:NAME with "
+                   "--data-dir (default: the embedded corpus, CPython's "
+                   "language reference and standard-library docstrings)")
+    p.add_argument("--text-key", default="text",
+                   help="with --text tfds:NAME: the feature holding the text")
+    p.add_argument("--steps", type=int, default=None,
+                   help="language methods: optimizer steps (default 3000)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--backbone", default=None,
@@ -156,10 +168,10 @@ def choose_backend(method, flag=None, environ=None):
 def main(argv=None):
     args = _parser().parse_args(argv)
     method = getattr(args, "method", "clip")
-    if method not in METHOD_NAMES + IMAGE_TEXT_METHODS:
+    if method not in ALL_METHODS:
         return _fail(
             f"unknown method {args.method!r}: expected one of "
-            f"{', '.join(METHOD_NAMES + IMAGE_TEXT_METHODS)}"
+            f"{', '.join(ALL_METHODS)}"
         )
     backend = choose_backend(method, args.backend, os.environ)
     if "keras" in sys.modules and args.backend:
@@ -176,6 +188,8 @@ def main(argv=None):
         return _zero_shot(args)
     if method in IMAGE_TEXT_METHODS:
         return _pretrain_clip(args)
+    if method in LANGUAGE_METHODS:
+        return _pretrain_language(args)
     return _pretrain(args)
 
 
@@ -428,6 +442,112 @@ def _pretrain_clip(args):
               f"{result.random_init_scores[key]:>13.3f}")
     if "chance" in result.scores:
         print(f"{'chance (zero-shot)':<24}{result.scores['chance']:>8.3f}")
+    print(
+        f"\ntrained {result.train_seconds:.0f} s, total "
+        f"{summary['total_seconds']:.0f} s, peak memory "
+        f"{summary['peak_memory_gib']:.2f} GiB"
+    )
+    print(f"wrote {', '.join(exported)} to {out}/")
+    return 0
+
+
+def _load_text(args):
+    from keras_ssl.datasets.text_corpus import load_text_files, load_tfds_text
+    from keras_ssl.language import embedded_corpus
+
+    if args.text is None:
+        return "the embedded corpus", embedded_corpus()
+    if args.text.startswith("tfds:"):
+        name = args.text[len("tfds:"):]
+        return args.text, load_tfds_text(
+            name, args.data_dir, text_key=args.text_key,
+            max_examples=args.max_examples,
+        )
+    return args.text, load_text_files(args.text)
+
+
+def _pretrain_language(args):
+    from keras_ssl.language import LanguageConfig, pretrain_language
+
+    overrides = {
+        "method": args.method,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "fine_tune_epochs": args.fine_tune_epochs,
+    }
+    try:
+        config = LanguageConfig(**{k: v for k, v in overrides.items() if v is not None})
+        where, corpus = _load_text(args)
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+
+    import keras
+
+    out = pathlib.Path(args.out or f"runs/{args.method}-text")
+    out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"keras-ssl: {args.method} on {where} ({len(corpus.names)} documents, "
+        f"{corpus.num_words} words), {config.num_layers} layers × "
+        f"{config.hidden_dim}, {config.steps} steps of {config.batch_size} × "
+        f"{config.sequence_length} tokens, backend {keras.backend.backend()}"
+    )
+    start = time.perf_counter()
+    try:
+        backup = _backup_arguments(args, out)
+        callbacks = []
+        if backup:
+            from keras_ssl.callbacks import ResumableBackup
+
+            callbacks.append(ResumableBackup(
+                backup["backup_dir"], save_freq=backup["backup_freq"]
+            ))
+        # The downstream task is the language reference's: only with the
+        # embedded corpus.
+        result = pretrain_language(
+            corpus, config, callbacks=callbacks,
+            verbose=0 if args.quiet else 2, downstream=args.text is None,
+        )
+    except ValueError as error:
+        return _fail(str(error).splitlines()[0])
+    model = result.model
+    model.save(out / "model.keras")
+    model.encoder.save_to_preset(str(out / "backbone_preset"))
+    result.tokenizer.save_to_preset(str(out / "backbone_preset"))
+    exported = ["model.keras", "backbone_preset/"]
+    if hasattr(model, "to_keras_hub"):
+        model.to_keras_hub().save_to_preset(str(out / "causal_lm_preset"))
+        exported.append("causal_lm_preset/")
+    summary = {
+        "method": args.method,
+        "text": where,
+        "backend": keras.backend.backend(),
+        "config": dataclasses.asdict(config),
+        "train_seconds": round(result.train_seconds, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "peak_memory_gib": round(_peak_memory_gib(), 2),
+        "scores": result.scores,
+        "downstream": result.downstream,
+        "samples": result.samples,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "history.json").write_text(json.dumps({"history": result.history}))
+    from keras_ssl.evaluation import plot_history
+
+    plot_history(result.history, out / "training.png",
+                 title=f"{args.method} on {where} ({keras.backend.backend()})")
+    exported += ["summary.json", "history.json", "training.png"]
+    print(f"\n{'held-out score':<28}{'value':>10}")
+    for key, value in result.scores.items():
+        print(f"{key:<28}{value:>10.4f}")
+    if result.downstream:
+        print(f"\n{'which-document task':<28}{'pretrained':>11}{'random init':>13}")
+        for key, value in result.downstream["pretrained"].items():
+            print(f"{key + ' accuracy':<28}{value:>11.3f}"
+                  f"{result.downstream['random_init'][key]:>13.3f}")
+    for sample in result.samples:
+        print(f"\ngenerated: {sample!r}")
     print(
         f"\ntrained {result.train_seconds:.0f} s, total "
         f"{summary['total_seconds']:.0f} s, peak memory "

@@ -1,0 +1,334 @@
+"""The language recipes: BERT, RoBERTa, GPT and T5 on a text corpus, end to end.
+
+`pretrain_language(corpus, LanguageConfig(method="bert"))` trains the
+method's tokenizer on the corpus, builds a small keras-hub backbone, fits the
+method on a `tf.data` pipeline for a fixed number of optimizer steps and
+measures, on held-out text:
+
+- the objective itself: masked-token accuracy (BERT, RoBERTa; and NSP
+  accuracy for BERT), perplexity against a unigram baseline (GPT), target
+  token accuracy of span corruption (T5);
+- what pretraining buys downstream: which-document classification of the
+  language reference's held-out paragraphs by a linear probe on the frozen
+  mean-pooled features (and optionally by fine-tuning), for the pretrained
+  backbone and for the same architecture at random initialisation
+  (`keras_ssl.evaluation.text.pretraining_gain`).
+
+| method  | tokenizer             | backbone          | objective                       |
+|---------|-----------------------|-------------------|---------------------------------|
+| bert    | WordPiece             | `BertBackbone`    | MLM 15% (80/10/10) + NSP, pairs |
+| roberta | byte-level BPE        | `RobertaBackbone` | MLM, dynamic masks, FULL-SENTENCES, no NSP |
+| gpt     | byte-level BPE        | `GPT2Backbone`    | next token, causal mask         |
+| t5      | SentencePiece unigram | `T5Backbone`      | span corruption 15%, spans of 3 |
+
+The defaults are the small recipes for the embedded corpus on 2 CPU cores
+(the language reference and the standard library's docstrings, ~210 k
+words); the papers' sizes are in `applications/bert.py`, `roberta.py`,
+`gpt2.py` and `t5.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+
+METHODS = ("bert", "roberta", "gpt", "t5")
+
+
+@dataclasses.dataclass
+class LanguageConfig:
+    """Sizes and optimisation of a small language recipe."""
+
+    method: str = "bert"  # one of METHODS
+    vocabulary_size: int = 2000
+    sequence_length: int = 128
+    hidden_dim: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_dim: int = 256
+    dropout: float = 0.1
+    steps: int = 3000  # optimizer steps (the same compute for every method)
+    steps_per_epoch: int = 100  # how often Keras logs
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    # Sum gradients over this many batches per optimizer step (RoBERTa's
+    # large batches on a small machine); 1 turns it off.
+    gradient_accumulation_steps: int = 1
+    mask_rate: float = 0.15  # bert, roberta
+    dynamic_masking: bool = True  # bert, roberta (BERT's original: False)
+    noise_density: float = 0.15  # t5
+    mean_span_length: float = 3.0  # t5
+    num_sentinels: int = 64  # t5 (the paper's vocabulary has 100)
+    optimizer: str = "adamw"  # or "adafactor" (T5's)
+    # Extra keras-hub backbone arguments (e.g. T5's activation="relu",
+    # use_gated_activation=False for the original T5).
+    backbone_options: dict = dataclasses.field(default_factory=dict)
+    downstream_classes: int = 16
+    fine_tune_epochs: int = 0  # 0: linear probe only
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(
+                f"unknown language method {self.method!r}; expected one of "
+                f"{', '.join(METHODS)}"
+            )
+        for name in ("vocabulary_size", "sequence_length", "hidden_dim",
+                     "num_layers", "num_heads", "intermediate_dim", "steps",
+                     "steps_per_epoch", "batch_size",
+                     "gradient_accumulation_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "adafactor"):
+            raise ValueError(
+                f"optimizer must be 'adamw' or 'adafactor', got {self.optimizer!r}"
+            )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                f"hidden_dim ({self.hidden_dim}) must be a multiple of "
+                f"num_heads ({self.num_heads})"
+            )
+
+    @property
+    def epochs(self):
+        return max(1, -(-self.steps // self.steps_per_epoch))
+
+
+def embedded_corpus(docstrings=True):
+    """The default corpus: the Python language reference, plus (by default)
+    the standard library's docstrings for more pretraining text."""
+    from keras_ssl.datasets.text_corpus import (
+        load_python_docs,
+        load_python_docstrings,
+        merge_corpora,
+    )
+
+    docs = load_python_docs()
+    return merge_corpora(docs, load_python_docstrings()) if docstrings else docs
+
+
+# --- per-method pieces ---------------------------------------------------
+def train_tokenizer(config, texts):
+    """The method's tokenizer, trained on `texts`."""
+    from keras_ssl.data import tokenizers
+
+    size = config.vocabulary_size
+    if config.method == "bert":
+        return tokenizers.train_wordpiece(texts, size)
+    if config.method in ("roberta", "gpt"):
+        kind = "roberta" if config.method == "roberta" else "gpt2"
+        return tokenizers.train_byte_bpe(texts, size, kind=kind)
+    return tokenizers.train_sentencepiece(texts, size, num_sentinels=config.num_sentinels)
+
+
+def build_backbone(config, tokenizer):
+    """A keras-hub backbone of `config`'s size for the method."""
+    import keras_hub
+
+    sizes = dict(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_dim,
+        intermediate_dim=config.intermediate_dim,
+        dropout=config.dropout,
+        **config.backbone_options,
+    )
+    if config.method == "t5":
+        return keras_hub.models.T5Backbone(**sizes)
+    cls = {
+        "bert": keras_hub.models.BertBackbone,
+        "roberta": keras_hub.models.RobertaBackbone,
+        "gpt": keras_hub.models.GPT2Backbone,
+    }[config.method]
+    return cls(max_sequence_length=config.sequence_length, **sizes)
+
+
+def build_language_model(config, tokenizer, backbone=None):
+    """The method's model (`MaskedLanguageModel`, `CausalLanguageModel` or
+    `T5SpanCorruption`) over `backbone` (default: `build_backbone`)."""
+    from keras_ssl.models.causal_lm import CausalLanguageModel
+    from keras_ssl.models.masked_lm import MaskedLanguageModel
+    from keras_ssl.models.span_corruption import T5SpanCorruption
+
+    backbone = backbone if backbone is not None else build_backbone(config, tokenizer)
+    if config.method in ("bert", "roberta"):
+        return MaskedLanguageModel(
+            backbone,
+            next_sentence_prediction=config.method == "bert",
+            tokenizer=tokenizer,
+        )
+    if config.method == "gpt":
+        return CausalLanguageModel(backbone, tokenizer=tokenizer, seed=config.seed)
+    _, targets_length = _t5_lengths(config)
+    return T5SpanCorruption(
+        backbone,
+        tokenizer=tokenizer,
+        encoder_sequence_length=config.sequence_length,
+        decoder_sequence_length=targets_length,
+    )
+
+
+def _t5_lengths(config):
+    from keras_ssl.data.span_corruption import span_corruption_lengths
+
+    return span_corruption_lengths(
+        config.sequence_length, config.noise_density, config.mean_span_length
+    )
+
+
+def language_dataset(config, tokenizer, documents, repeat=True, seed=None,
+                     dynamic_masking=None):
+    """The method's `tf.data` pipeline over `documents`."""
+    seed = config.seed if seed is None else seed
+    common = dict(batch_size=config.batch_size, seed=seed, repeat=repeat)
+    if config.method in ("bert", "roberta"):
+        from keras_ssl.data.masked_lm import masked_lm_dataset
+
+        bert = config.method == "bert"
+        return masked_lm_dataset(
+            documents, tokenizer, config.sequence_length,
+            next_sentence_prediction=bert,
+            packing="pairs" if bert else "full_sentences",
+            dynamic_masking=(config.dynamic_masking if dynamic_masking is None
+                             else dynamic_masking),
+            mask_rate=config.mask_rate, **common,
+        )
+    if config.method == "gpt":
+        from keras_ssl.data.causal_lm import causal_lm_dataset
+
+        return causal_lm_dataset(
+            documents, tokenizer, config.sequence_length, packing=True, **common
+        )
+    from keras_ssl.data.span_corruption import span_corruption_dataset
+
+    return span_corruption_dataset(
+        documents, tokenizer, config.sequence_length, _t5_lengths(config)[1],
+        noise_density=config.noise_density,
+        mean_span_length=config.mean_span_length, **common,
+    )
+
+
+def make_language_optimizer(config):
+    """AdamW (or Adafactor) with linear warmup and cosine decay over
+    `config.steps`, summing `gradient_accumulation_steps` batches per
+    update."""
+    from keras_ssl.optimizers import warmup_cosine_schedule
+
+    warmup = min(config.steps - 1, int(config.warmup_fraction * config.steps))
+    schedule = warmup_cosine_schedule(config.learning_rate, config.steps, warmup)
+    accumulation = int(config.gradient_accumulation_steps)
+    if config.optimizer == "adafactor":
+        return keras.optimizers.Adafactor(
+            schedule,
+            gradient_accumulation_steps=accumulation if accumulation > 1 else None,
+        )
+    return keras.optimizers.AdamW(
+        schedule,
+        weight_decay=config.weight_decay,
+        beta_2=0.98,
+        epsilon=1e-6,
+        gradient_accumulation_steps=accumulation if accumulation > 1 else None,
+    )
+
+
+def objective_scores(model, config, tokenizer, corpus):
+    """The objective on the held-out text (static masks / fixed seed)."""
+    dataset = language_dataset(
+        config, tokenizer, corpus.test_documents, repeat=False, seed=1234,
+        dynamic_masking=False,
+    )
+    results = model.evaluate(dataset, verbose=0, return_dict=True)
+    scores = {f"test_{k}": float(v) for k, v in results.items()}
+    if config.method == "gpt":
+        from keras_ssl.evaluation.perplexity import perplexity, unigram_perplexity
+
+        train = language_dataset(config, tokenizer, corpus.documents,
+                                 repeat=False, seed=1234)
+        scores["test_perplexity"] = float(perplexity(model, dataset))
+        scores["unigram_perplexity"] = float(
+            unigram_perplexity(train, dataset, tokenizer.vocabulary_size())
+        )
+    return scores
+
+
+def downstream_scores(model, tokenizer, config, topics=None):
+    """Which-document classification, pretrained vs random init."""
+    from keras_ssl.datasets.text_corpus import load_python_docs
+    from keras_ssl.evaluation.text import pretraining_gain
+
+    return pretraining_gain(
+        model.encoder, tokenizer, topics or load_python_docs(),
+        num_classes=config.downstream_classes,
+        sequence_length=config.sequence_length,
+        fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
+    )
+
+
+@dataclasses.dataclass
+class LanguageResult:
+    model: keras.Model
+    tokenizer: object
+    history: dict
+    scores: dict
+    downstream: dict
+    train_seconds: float
+    samples: list = dataclasses.field(default_factory=list)
+
+
+def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
+                      downstream=True, prompts=None):
+    """Trains a language method on `corpus` (default: `embedded_corpus()`)
+    and measures it (see the module docstring).
+
+    Example:
+
+    ```python
+    from keras_ssl.language import LanguageConfig, pretrain_language
+    result = pretrain_language(config=LanguageConfig("gpt", steps=200))
+    print(result.scores["test_perplexity"], result.scores["unigram_perplexity"])
+    print(result.samples)
+    ```
+
+    Returns:
+        A `LanguageResult`: the model (its tokenizer inside), the history,
+        the held-out objective scores, the downstream table and, for GPT,
+        a few generated samples.
+    """
+    config = config or LanguageConfig()
+    corpus = corpus if corpus is not None else embedded_corpus()
+    keras.utils.set_random_seed(config.seed)
+    tokenizer = train_tokenizer(config, corpus.documents)
+    model = build_language_model(config, tokenizer)
+    dataset = language_dataset(config, tokenizer, corpus.documents)
+    # Built before fit: a resumed run (ResumableBackup) restores into it.
+    model(next(iter(dataset)))
+    model.compile(optimizer=make_language_optimizer(config))
+    start = time.perf_counter()
+    history = model.fit(
+        dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
+        callbacks=list(callbacks), verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+    scores = objective_scores(model, config, tokenizer, corpus)
+    samples = []
+    if config.method == "gpt":
+        prompts = prompts or ["The if statement", "A class is", "An exception"]
+        samples = [
+            model.generate(p, max_length=min(48, config.sequence_length),
+                           sampler="top_p", p=0.9)
+            for p in prompts
+        ]
+    return LanguageResult(
+        model=model,
+        tokenizer=tokenizer,
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        scores=scores,
+        downstream=downstream_scores(model, tokenizer, config) if downstream else {},
+        train_seconds=train_seconds,
+        samples=samples,
+    )
