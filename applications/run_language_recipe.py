@@ -38,7 +38,7 @@ def main(recipes, name, argv=None):
     os.makedirs(args.out, exist_ok=True)
     result.model.save(os.path.join(args.out, "model.keras"))
     preset = os.path.join(args.out, "backbone_preset")
-    result.model.encoder.save_to_preset(preset)
+    result.model.backbone.save_to_preset(preset)
     result.tokenizer.save_to_preset(preset)
     print("held-out:", result.scores)
     print("downstream:", result.downstream)

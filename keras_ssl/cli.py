@@ -513,7 +513,7 @@ def _pretrain_language(args):
         return _fail(str(error).splitlines()[0])
     model = result.model
     model.save(out / "model.keras")
-    model.encoder.save_to_preset(str(out / "backbone_preset"))
+    model.backbone.save_to_preset(str(out / "backbone_preset"))
     result.tokenizer.save_to_preset(str(out / "backbone_preset"))
     exported = ["model.keras", "backbone_preset/"]
     if hasattr(model, "to_keras_hub"):

@@ -262,7 +262,7 @@ def downstream_scores(model, tokenizer, config, topics=None):
     from keras_ssl.evaluation.text import pretraining_gain
 
     return pretraining_gain(
-        model.encoder, tokenizer, topics or load_python_docs(),
+        model.backbone, tokenizer, topics or load_python_docs(),
         num_classes=config.downstream_classes,
         sequence_length=config.sequence_length,
         fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
@@ -306,7 +306,7 @@ def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
     model = build_language_model(config, tokenizer)
     dataset = language_dataset(config, tokenizer, corpus.documents)
     # Built before fit: a resumed run (ResumableBackup) restores into it.
-    model(next(iter(dataset)))
+    model(keras.utils.unpack_x_y_sample_weight(next(iter(dataset)))[0])
     model.compile(optimizer=make_language_optimizer(config))
     start = time.perf_counter()
     history = model.fit(

@@ -59,7 +59,7 @@ def test_recipe_trains_measures_and_exports(method, small_corpus, tmp_path,
     monkeypatch.setattr(
         language, "downstream_scores",
         lambda model, tok, config, topics=None: pretraining_gain(
-            model.encoder, tok, small_corpus, num_classes=4,
+            model.backbone, tok, small_corpus, num_classes=4,
             sequence_length=config.sequence_length,
         ),
     )
@@ -75,11 +75,11 @@ def test_recipe_trains_measures_and_exports(method, small_corpus, tmp_path,
         assert len(result.samples) == 3 and all(isinstance(s, str) for s in result.samples)
     # The backbone and its tokenizer export as a keras-hub preset.
     preset = str(tmp_path / "preset")
-    result.model.encoder.save_to_preset(preset)
+    result.model.backbone.save_to_preset(preset)
     result.tokenizer.save_to_preset(preset)
     backbone = keras_hub.models.Backbone.from_preset(preset)
     tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
-    assert type(backbone) is type(result.model.encoder)
+    assert type(backbone) is type(result.model.backbone)
     assert tokenizer.get_vocabulary() == result.tokenizer.get_vocabulary()
 
 

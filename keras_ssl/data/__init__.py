@@ -16,3 +16,9 @@ from keras_ssl.data.tokenizers import (
     train_sentencepiece,
     train_wordpiece,
 )
+from keras_ssl.data.masked_lm import (
+    mask_tokens,
+    masked_lm_dataset,
+    nsp_pairs,
+    pack_full_sentences,
+)

@@ -75,7 +75,8 @@ def train_byte_bpe(texts, vocabulary_size=2000, kind="gpt2", min_frequency=2):
         texts: strings.
         vocabulary_size: the vocabulary size: the 256 byte symbols, the
             special tokens and the learned merges.
-        kind: "gpt2" (`<|endoftext|>`, a `GPT2Tokenizer`) or "roberta"
+        kind: "gpt2" (`<|endoftext|>` with the last id, as GPT-2, a
+            `GPT2Tokenizer`) or "roberta"
             (`<s> <pad> </s> <unk> <mask>`, a `RobertaTokenizer`).
         min_frequency: merge only pairs seen at least this often.
     """
@@ -108,7 +109,15 @@ def train_byte_bpe(texts, vocabulary_size=2000, kind="gpt2", min_frequency=2):
     merges = [
         m if isinstance(m, str) else " ".join(m) for m in state["merges"]
     ]
-    return cls(vocabulary=dict(state["vocab"]), merges=merges)
+    vocabulary = dict(state["vocab"])
+    if kind == "gpt2":
+        # GPT-2's <|endoftext|> has the last id (50256): keras-hub pads GPT-2
+        # rows with id 0 and stops generating at the first <|endoftext|>, so
+        # it must not be 0 (where the trainer puts special tokens).
+        order = sorted((i, t) for t, i in vocabulary.items() if t not in specials)
+        vocabulary = {t: n for n, (_, t) in enumerate(order)}
+        vocabulary[specials[0]] = len(vocabulary)
+    return cls(vocabulary=vocabulary, merges=merges)
 
 
 def sentinel_token(i):

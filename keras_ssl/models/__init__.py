@@ -5,6 +5,7 @@ from keras_ssl.models.byol import BYOL
 from keras_ssl.models.clip import CLIP
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
 from keras_ssl.models.mae import MAE
+from keras_ssl.models.masked_lm import MaskedLanguageModel
 from keras_ssl.models.moco import MoCo, MoCoV3
 from keras_ssl.models.simclr import SimCLR
 from keras_ssl.models.ssl_model import (
