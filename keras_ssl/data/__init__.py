@@ -22,3 +22,4 @@ from keras_ssl.data.masked_lm import (
     nsp_pairs,
     pack_full_sentences,
 )
+from keras_ssl.data.causal_lm import causal_lm_arrays, causal_lm_dataset, end_token_last

@@ -9,7 +9,14 @@ from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
+from keras_ssl.evaluation.perplexity import perplexity, unigram_perplexity
 from keras_ssl.evaluation.plotting import plot_history, plot_image_rows
+from keras_ssl.evaluation.text import (
+    TextClassifier,
+    pack_texts,
+    pretraining_gain,
+    text_classification_scores,
+)
 from keras_ssl.evaluation.zero_shot import (
     DIGIT_TEMPLATES,
     ZeroShotClassifier,
@@ -33,4 +40,10 @@ __all__ = [
     "linear_probe_accuracy",
     "plot_history",
     "plot_image_rows",
+    "perplexity",
+    "unigram_perplexity",
+    "TextClassifier",
+    "pack_texts",
+    "pretraining_gain",
+    "text_classification_scores",
 ]

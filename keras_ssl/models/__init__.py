@@ -2,6 +2,7 @@
 
 from keras_ssl.models.beit import BEiT
 from keras_ssl.models.byol import BYOL
+from keras_ssl.models.causal_lm import CausalLanguageModel
 from keras_ssl.models.clip import CLIP
 from keras_ssl.models.dino import DINO, DINOCollapseMonitor
 from keras_ssl.models.mae import MAE
