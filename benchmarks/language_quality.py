@@ -2,7 +2,7 @@
 whether pretraining beats random initialisation on a real labelled task.
 
     KERAS_BACKEND=tensorflow python benchmarks/language_quality.py \\
-        [--methods bert,roberta,gpt,t5] [--steps 3000] [--fine-tune-epochs 0]
+        [--methods bert,roberta,gpt,t5] [--steps 2500] [--fine-tune-epochs 0]
 
 Every method gets the same model size (2 layers × 64, 4 heads, feed-forward
 256), the same 2,000-token vocabulary size, the same compute (`--steps`
@@ -63,13 +63,14 @@ def run_one(method, steps, fine_tune_epochs, seed):
         "downstream": result.downstream,
         "samples": result.samples,
         "final_loss": result.history["loss"][-1],
+        "history": result.history,
     }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="bert,roberta,gpt,t5")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--fine-tune-epochs", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
@@ -115,7 +116,7 @@ def main(argv=None):
         print(f"| {r['method']} | {r['parameters']:,} | "
               f"{r['train_seconds'] / 60:.1f} | {objective} |")
     kinds = [k for k in ("probe", "fine_tune") if k in first["downstream"]["pretrained"]]
-    print("\nWhich-document task (16 classes, held-out paragraphs):\n")
+    print("\nWhich-document task (16 classes, 150 held-out paragraphs):\n")
     print("| method | " + " | ".join(
         f"{k} pretrained | {k} random init" for k in kinds) + " |")
     print("|---|" + "---|---|" * len(kinds))

@@ -257,12 +257,14 @@ def text_classification_scores(backbone, tokenizer, train_texts, train_labels,
 
 
 def pretraining_gain(backbone, tokenizer, corpus, num_classes=8,
-                     sequence_length=128, fine_tune_epochs=0, seed=0, **kwargs):
+                     sequence_length=128, fine_tune_epochs=0, seed=0,
+                     unit="paragraph", **kwargs):
     """Scores of the pretrained `backbone` and of the same architecture at
-    random initialisation on the corpus' which-document task, same labels,
-    same budget: `{"pretrained": {...}, "random_init": {...}}`."""
-    train = corpus.labelled_paragraphs("train", num_classes=num_classes)
-    test = corpus.labelled_paragraphs("test", num_classes=num_classes)
+    random initialisation on the corpus' which-document task (of each
+    paragraph, or each sentence with `unit="sentence"`), same labels, same
+    budget: `{"pretrained": {...}, "random_init": {...}}`."""
+    train = corpus.labelled_paragraphs("train", num_classes=num_classes, unit=unit)
+    test = corpus.labelled_paragraphs("test", num_classes=num_classes, unit=unit)
     common = dict(sequence_length=sequence_length,
                   fine_tune_epochs=fine_tune_epochs, seed=seed, **kwargs)
     return {

@@ -203,3 +203,60 @@ def test_torch_multi_device_request_fails_clearly(monkeypatch, small_images):
         model.train_on_batch(CASES[0].fixed_inputs(small_images))
     assert "FakeDataParallel" in str(error.value)
     assert "torch backend" in str(error.value)
+
+
+# --- language models: keras-hub Transformers, the same layout map ----------
+def _language_case(kind, tokenizer, documents):
+    """A `one_step` case and a fixed batch of 8 rows for BERT or GPT."""
+    import types
+
+    import keras_hub
+
+    sizes = dict(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1,
+                 num_heads=2, hidden_dim=16, intermediate_dim=32,
+                 max_sequence_length=32, dropout=0.0)
+    if kind == "bert":
+        from keras_ssl.data.masked_lm import masked_lm_dataset
+        from keras_ssl.models.masked_lm import MaskedLanguageModel
+
+        build = lambda: MaskedLanguageModel(  # noqa: E731
+            keras_hub.models.BertBackbone(**sizes), tokenizer=tokenizer)
+        data = masked_lm_dataset(documents, tokenizer, 32, 8,
+                                 dynamic_masking=False, shuffle=False)
+    else:
+        from keras_ssl.data.causal_lm import causal_lm_dataset
+        from keras_ssl.models.causal_lm import CausalLanguageModel
+
+        build = lambda: CausalLanguageModel(  # noqa: E731
+            keras_hub.models.GPT2Backbone(**sizes), tokenizer=tokenizer)
+        data = causal_lm_dataset(documents, tokenizer, 32, 8, shuffle=False)
+    batch = keras.utils.unpack_x_y_sample_weight(next(iter(data)))[0]
+    inputs = {k: np.asarray(v) for k, v in batch.items()}
+    return types.SimpleNamespace(build_model=build), inputs
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX-only")
+@pytest.mark.parametrize("kind", ["bert", "gpt"])
+def test_language_models_data_and_model_parallel_match_one_device(
+    kind, python_docs, wordpiece_tokenizer, gpt2_tokenizer
+):
+    """BERT (MLM + NSP) and GPT: one step over 4 devices (DataParallel) and
+    on a 2×2 mesh with the Transformer blocks sharded (keras-hub names its
+    layers as our ViT does) equals one device's."""
+    import jax
+
+    from keras_ssl.distribution import model_parallel
+
+    tokenizer = wordpiece_tokenizer if kind == "bert" else gpt2_tokenizer
+    case, inputs = _language_case(kind, tokenizer, python_docs.documents[:12])
+    expected = one_step(case, inputs)
+    devices = jax.devices("cpu")
+    data_parallel = keras.distribution.DataParallel(devices=devices)
+    assert_same_step(one_step(case, inputs, data_parallel.scope()), expected)
+    mesh = keras.distribution.DeviceMesh((2, 2), ("batch", "model"), devices=devices)
+    got = one_step(case, inputs, model_parallel(mesh).scope())
+    sharded = _vit_weights(got[2])
+    assert len(sharded) >= 6
+    for w in sharded:
+        assert "model" in tuple(w.value.sharding.spec), w.path
+    assert_same_step(got, expected)
