@@ -23,3 +23,11 @@ from keras_ssl.data.masked_lm import (
     pack_full_sentences,
 )
 from keras_ssl.data.causal_lm import causal_lm_arrays, causal_lm_dataset, end_token_last
+from keras_ssl.data.span_corruption import (
+    fill_spans,
+    random_spans_noise_mask,
+    span_corruption,
+    span_corruption_dataset,
+    span_corruption_lengths,
+    text_to_text_dataset,
+)

@@ -9,6 +9,7 @@ from keras_ssl.models.mae import MAE
 from keras_ssl.models.masked_lm import MaskedLanguageModel
 from keras_ssl.models.moco import MoCo, MoCoV3
 from keras_ssl.models.simclr import SimCLR
+from keras_ssl.models.span_corruption import T5SpanCorruption
 from keras_ssl.models.ssl_model import (
     SSLModel,
     clone_as_target,
