@@ -7,7 +7,9 @@ Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
 backend before Keras is imported:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
-                          BYOL, DINO, MAE, BEiT, VQTokenizer
+                          BYOL, DINO, MAE, BEiT, VQTokenizer, CLIP,
+                          MaskedLanguageModel (BERT, RoBERTa),
+                          CausalLanguageModel (GPT), T5SpanCorruption (T5)
     keras_ssl.losses      nt_xent_loss, ...
     keras_ssl.layers      MLPHead, VectorQuantizer
     keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone
@@ -16,6 +18,8 @@ backend before Keras is imported:
     keras_ssl.datasets    load_cluttered_digits (embedded data)
     keras_ssl.evaluation  k-NN, linear probe, KNNMonitor, plot_history
     keras_ssl.training    pretrain, PretrainConfig
+    keras_ssl.language    pretrain_language, LanguageConfig (BERT, RoBERTa,
+                          GPT, T5 on text)
 """
 
 import importlib
@@ -29,6 +33,7 @@ _SUBMODULES = (
     "datasets",
     "distribution",
     "evaluation",
+    "language",
     "layers",
     "losses",
     "models",
@@ -47,6 +52,9 @@ _NAMES = {
     "BEiT": "models",
     "VQTokenizer": "models",
     "CLIP": "models",
+    "MaskedLanguageModel": "models",
+    "CausalLanguageModel": "models",
+    "T5SpanCorruption": "models",
     "CIFARResNetBackbone": "backbones",
     "ViTBackbone": "backbones",
     "LARS": "optimizers",

@@ -345,6 +345,16 @@ def _backup_arguments(args, out):
             "backup_freq": args.backup_every or "epoch"}
 
 
+def _backup_callbacks(args, out):
+    """`[ResumableBackup]` for `--resume` (none without it)."""
+    backup = _backup_arguments(args, out)
+    if not backup:
+        return []
+    from keras_ssl.callbacks import ResumableBackup
+
+    return [ResumableBackup(backup["backup_dir"], save_freq=backup["backup_freq"])]
+
+
 def _load_image_text(args, seed=0):
     from keras_ssl.data import load_image_text_data
 
@@ -387,14 +397,7 @@ def _pretrain_clip(args):
     )
     start = time.perf_counter()
     try:
-        backup = _backup_arguments(args, out)
-        callbacks = []
-        if backup:
-            from keras_ssl.callbacks import ResumableBackup
-
-            callbacks.append(ResumableBackup(
-                backup["backup_dir"], save_freq=backup["backup_freq"]
-            ))
+        callbacks = _backup_callbacks(args, out)
         result = pretrain_clip(data, config, callbacks=callbacks,
                                verbose=0 if args.quiet else 2)
     except ValueError as error:
@@ -495,14 +498,7 @@ def _pretrain_language(args):
     )
     start = time.perf_counter()
     try:
-        backup = _backup_arguments(args, out)
-        callbacks = []
-        if backup:
-            from keras_ssl.callbacks import ResumableBackup
-
-            callbacks.append(ResumableBackup(
-                backup["backup_dir"], save_freq=backup["backup_freq"]
-            ))
+        callbacks = _backup_callbacks(args, out)
         # The downstream task is the language reference's: only with the
         # embedded corpus.
         result = pretrain_language(

@@ -176,3 +176,10 @@ def test_language_applications_have_embedded_and_paper_recipes(name, method):
     backbone = build_backbone(tiny, Vocabulary())
     assert backbone.count_params() > 0
     keras.backend.clear_session()
+
+
+def test_language_methods_registry_matches_the_recipes_and_the_cli():
+    from keras_ssl import cli
+    from keras_ssl.models import LANGUAGE_METHODS
+
+    assert tuple(LANGUAGE_METHODS) == METHODS == cli.LANGUAGE_METHODS

@@ -32,6 +32,8 @@ import warnings
 
 import numpy as np
 
+from keras_ssl.data.tokenizers import check_texts
+
 _TOKENIZER_API = ("end_token_id", "pad_token_id", "vocabulary_size", "detokenize")
 
 
@@ -79,25 +81,6 @@ def _as_lists(token_ids):
     return [np.asarray(ids, "int64").reshape(-1).tolist() for ids in token_ids]
 
 
-def _check_texts(texts, who):
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{who}: the corpus is empty (no documents).")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(
-                f"{who}: document {i} is a {type(text).__name__}, not a string."
-            )
-        if not text.strip():
-            raise ValueError(
-                f"{who}: document {i} is an empty string; drop empty documents "
-                "first."
-            )
-    return texts
-
-
 def tokenize_documents(tokenizer, documents, who="tokenize_documents"):
     """Token ids of each document, as lists of ints (no special tokens).
 
@@ -106,7 +89,7 @@ def tokenize_documents(tokenizer, documents, who="tokenize_documents"):
             a tokenizer that is not GPT-2 style.
     """
     check_tokenizer(tokenizer, who)
-    documents = _check_texts(documents, who)
+    documents = check_texts(documents, who)
     token_ids = _as_lists(tokenizer(documents))
     for i, ids in enumerate(token_ids):
         if not ids:

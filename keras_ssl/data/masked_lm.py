@@ -63,6 +63,8 @@ import warnings
 
 import numpy as np
 
+from keras_ssl.data.tokenizers import check_texts
+
 PACKINGS = ("pairs", "full_sentences")
 
 
@@ -110,28 +112,6 @@ def special_token_ids(tokenizer):
 
 
 # --- documents → sentences → ids ---------------------------------------------
-def _check_documents(documents):
-    documents = getattr(documents, "documents", documents)  # a TextCorpus
-    if isinstance(documents, str):
-        documents = [documents]
-    documents = list(documents)
-    if not documents:
-        raise ValueError(
-            "The corpus is empty: masked-LM data needs at least one document."
-        )
-    for i, document in enumerate(documents):
-        if not isinstance(document, str):
-            raise ValueError(
-                f"Document {i} is a {type(document).__name__}, not a string."
-            )
-        if not document.strip():
-            raise ValueError(
-                f"Document {i} is an empty string; remove empty documents "
-                "from the corpus."
-            )
-    return documents
-
-
 def _to_id_lists(ids):
     if hasattr(ids, "to_list"):  # a tf.RaggedTensor
         ids = ids.to_list()
@@ -156,7 +136,7 @@ def tokenize_documents(documents, tokenizer):
     """
     from keras_ssl.datasets.text_corpus import split_sentences
 
-    documents = _check_documents(documents)
+    documents = check_texts(documents, "masked_lm_dataset")
     per_document = [split_sentences(d) for d in documents]
     flat = [s for sentences in per_document for s in sentences]
     ids = _to_id_lists(tokenizer(flat)) if flat else []

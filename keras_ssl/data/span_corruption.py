@@ -59,6 +59,7 @@ import warnings
 
 import numpy as np
 
+from keras_ssl.data.tokenizers import check_texts
 from keras_ssl.data.tokenizers import sentinel_ids as tokenizer_sentinel_ids
 
 #: The paper's span-corruption settings (§3.3.4): 15% noise, spans of 3.
@@ -342,22 +343,6 @@ def token_lists(tokenizer, texts):
     return [[int(t) for t in np.asarray(row).reshape(-1)] for row in ids]
 
 
-def _check_strings(texts, what):
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{what}: got no strings.")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(
-                f"{what} must be strings; item {i} is {type(text).__name__}."
-            )
-        if not text.strip():
-            raise ValueError(f"{what}: item {i} is an empty string.")
-    return texts
-
-
 # --- packing -----------------------------------------------------------------
 def pack_example(input_ids, target_ids, inputs_length, targets_length, pad_id):
     """One encoder-decoder example, packed like keras-hub's
@@ -418,7 +403,7 @@ def span_corruption_rows(documents, tokenizer, tokens_length):
     """The documents' tokens, concatenated and cut into rows of
     `tokens_length` (the last one may be shorter): T5's
     `reduce_concat_tokens` + `split_tokens`."""
-    documents = _check_strings(documents, "span_corruption_dataset documents")
+    documents = check_texts(documents, "span_corruption_dataset")
     tokens = np.concatenate(
         [np.asarray(t, np.int32) for t in token_lists(tokenizer, documents)]
     )
@@ -525,8 +510,8 @@ def encode_text_to_text(
     """Packed NumPy arrays `(x, y, sample_weight)` of text-to-text pairs
     (see `text_to_text_dataset`)."""
     pad_id, eos_id = _special_ids(tokenizer)
-    inputs = _check_strings(inputs, "text_to_text inputs")
-    targets = _check_strings(targets, "text_to_text targets")
+    inputs = check_texts(inputs, "text_to_text_dataset", "input")
+    targets = check_texts(targets, "text_to_text_dataset", "target")
     if len(inputs) != len(targets):
         raise ValueError(
             f"text_to_text needs one target per input; got {len(inputs)} "

@@ -31,6 +31,26 @@ ROBERTA_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 GPT2_SPECIAL_TOKENS = ("<|endoftext|>",)
 
 
+def check_texts(texts, who, item="document"):
+    """`texts` as a list of non-empty strings (one string, or a
+    `TextCorpus`'s documents, also accepted), or a `ValueError` naming `who`
+    and the offending `item` by index."""
+    texts = getattr(texts, "documents", texts)  # a TextCorpus
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError(f"{who}: the corpus is empty: got no strings ({item}s).")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{who} takes strings: {item} {i} is a {type(text).__name__}."
+            )
+        if not text.strip():
+            raise ValueError(
+                f"{who}: {item} {i} is an empty string; drop empty {item}s first."
+            )
+    return texts
+
+
 def _check_texts(texts):
     if isinstance(texts, str):
         texts = [texts]

@@ -34,3 +34,13 @@ METHODS = {
     "vq_tokenizer": VQTokenizer,
     "clip": CLIP,
 }
+
+# Language method name → class: each has its own test files
+# (tests/models/test_masked_lm.py, test_causal_lm.py, test_span_corruption.py)
+# and runs end to end through `keras_ssl.language` and the CLI.
+LANGUAGE_METHODS = {
+    "bert": MaskedLanguageModel,
+    "roberta": MaskedLanguageModel,
+    "gpt": CausalLanguageModel,
+    "t5": T5SpanCorruption,
+}

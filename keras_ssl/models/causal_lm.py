@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_ssl.data.causal_lm import check_tokenizer
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
-from keras_ssl.models.ssl_model import SSLModel
+from keras_ssl.models.language_model import LanguageModel
 
 _BACKBONE_API = ("token_embedding", "vocabulary_size", "max_sequence_length",
                  "num_layers", "hidden_dim")
@@ -26,7 +26,7 @@ class _Generation:
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class CausalLanguageModel(SSLModel):
+class CausalLanguageModel(LanguageModel):
     """GPT (Radford et al., 2018, 2019): a causal language model.
 
     "We use a standard language modeling objective to maximize the
@@ -106,7 +106,7 @@ class CausalLanguageModel(SSLModel):
     )
 
     def __init__(self, backbone, tokenizer=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(backbone, tokenizer=tokenizer, **kwargs)
         self.require_api(
             backbone, _BACKBONE_API, "CausalLanguageModel's backbone",
             "a causal Transformer with a reversible token embedding, such as "
@@ -119,8 +119,6 @@ class CausalLanguageModel(SSLModel):
                 "CausalLanguageModel's tokenizer",
                 "a byte-level BPE `keras_hub.tokenizers.GPT2Tokenizer`",
             )
-        self.backbone = backbone
-        self.tokenizer = tokenizer
         self.seed = seed
         self._check_vocabulary()
         self._generation = _Generation()
@@ -128,21 +126,12 @@ class CausalLanguageModel(SSLModel):
         self.build(None)
 
     @property
-    def encoder(self):
-        """The backbone (what `encode` and downstream models use)."""
-        return self.backbone
-
-    @property
     def max_sequence_length(self):
         return int(self.backbone.max_sequence_length)
 
     def _check_vocabulary(self):
-        if self.tokenizer is None:
+        if not self.check_tokenizer_vocabulary(exact=True):
             return
-        try:
-            tokenizer_vocabulary = int(self.tokenizer.vocabulary_size())
-        except (TypeError, ValueError, AttributeError):
-            return  # a deserialised tokenizer before its vocabulary asset loads
         pad, end = self.tokenizer.pad_token_id, self.tokenizer.end_token_id
         if pad is not None and pad == end:
             raise ValueError(
@@ -152,14 +141,6 @@ class CausalLanguageModel(SSLModel):
                 "never generate. Give <|endoftext|> the last id (as GPT-2 "
                 "does) with `keras_ssl.data.causal_lm.end_token_last("
                 "tokenizer)` before tokenizing the corpus."
-            )
-        if tokenizer_vocabulary != int(self.backbone.vocabulary_size):
-            raise ValueError(
-                "Tokenizer vocabulary mismatch: the tokenizer has "
-                f"{tokenizer_vocabulary} tokens but the backbone embeds and "
-                f"predicts {self.backbone.vocabulary_size} "
-                "(`vocabulary_size`); build the backbone with "
-                "`vocabulary_size=tokenizer.vocabulary_size()`."
             )
 
     def build(self, input_shape=None):
@@ -404,17 +385,7 @@ class CausalLanguageModel(SSLModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "tokenizer": (
-                    None
-                    if self.tokenizer is None
-                    else keras.saving.serialize_keras_object(self.tokenizer)
-                ),
-                "seed": self.seed,
-            }
-        )
+        config["seed"] = self.seed
         return config
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
-from keras_ssl.models.ssl_model import SSLModel
+from keras_ssl.models.language_model import LanguageModel
 
 _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
 _CALL_KEYS = ("token_ids", "padding_mask", "mask_positions")
@@ -33,7 +33,7 @@ def _concrete(x):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class MaskedLanguageModel(SSLModel):
+class MaskedLanguageModel(LanguageModel):
     """BERT (Devlin et al., 2019): masked LM + next-sentence prediction.
 
     "In order to train a deep bidirectional representation, we simply mask
@@ -131,7 +131,7 @@ class MaskedLanguageModel(SSLModel):
 
     def __init__(self, backbone, next_sentence_prediction=True, tokenizer=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(backbone, tokenizer=tokenizer, **kwargs)
         import keras_hub
 
         self.require_api(
@@ -159,8 +159,6 @@ class MaskedLanguageModel(SSLModel):
                 f"{type(backbone).__name__} has none. Pass "
                 "next_sentence_prediction=False (RoBERTa's recipe)."
             )
-        self.backbone = backbone
-        self.tokenizer = tokenizer
         self.vocabulary_size = int(backbone.vocabulary_size)
         self.max_sequence_length = getattr(backbone, "max_sequence_length", None)
         self._check_vocabulary()
@@ -186,29 +184,9 @@ class MaskedLanguageModel(SSLModel):
         self.add_metric_trackers(*metrics)
         self.build(None)
 
-    def build(self, input_shape=None):
-        # Every size is known from the backbone.
-        self.built = True
-
-    @property
-    def encoder(self):
-        """The backbone (what `encode` and downstream models use)."""
-        return self.backbone
-
     def _check_vocabulary(self):
-        if self.tokenizer is None:
+        if not self.check_tokenizer_vocabulary():
             return
-        try:
-            size = int(self.tokenizer.vocabulary_size())
-        except (TypeError, ValueError, AttributeError):
-            return  # a deserialised tokenizer before its vocabulary asset loads
-        if size > self.vocabulary_size:
-            raise ValueError(
-                f"Tokenizer vocabulary/model mismatch: the tokenizer has {size} "
-                f"tokens but the backbone embeds only {self.vocabulary_size} "
-                "(`vocabulary_size`); build the backbone with "
-                "`vocabulary_size=tokenizer.vocabulary_size()`."
-            )
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
         if mask_id is None:
             raise ValueError(
@@ -393,14 +371,5 @@ class MaskedLanguageModel(SSLModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "next_sentence_prediction": self.next_sentence_prediction,
-                "tokenizer": (
-                    None if self.tokenizer is None
-                    else keras.saving.serialize_keras_object(self.tokenizer)
-                ),
-            }
-        )
+        config["next_sentence_prediction"] = self.next_sentence_prediction
         return config

@@ -5,8 +5,9 @@ import warnings
 import keras
 from keras import ops
 
+from keras_ssl.data.tokenizers import check_texts
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
-from keras_ssl.models.ssl_model import SSLModel
+from keras_ssl.models.language_model import LanguageModel
 
 _BACKBONE_API = ("token_embedding", "tie_embedding_weights", "hidden_dim",
                  "vocabulary_size", "encoder_transformer_layers",
@@ -25,7 +26,7 @@ class _Untracked:
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class T5SpanCorruption(SSLModel):
+class T5SpanCorruption(LanguageModel):
     """T5 (Raffel et al., 2020): an encoder-decoder pre-trained by span
     corruption, then fine-tuned on any task written as text to text.
 
@@ -117,14 +118,12 @@ class T5SpanCorruption(SSLModel):
         decoder_sequence_length=128,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(backbone, tokenizer=tokenizer, **kwargs)
         self.require_api(
             backbone, _BACKBONE_API, "T5SpanCorruption's backbone",
             "an encoder-decoder with a token embedding, such as "
             "`keras_hub.models.T5Backbone`",
         )
-        self.backbone = backbone
-        self.tokenizer = tokenizer
         self.encoder_sequence_length = int(encoder_sequence_length)
         self.decoder_sequence_length = int(decoder_sequence_length)
         if min(self.encoder_sequence_length, self.decoder_sequence_length) < 1:
@@ -138,17 +137,9 @@ class T5SpanCorruption(SSLModel):
         self._generator = _Untracked(None)
         self.build(None)
 
-    def build(self, input_shape=None):
-        # The backbone is a built functional model.
-        self.built = True
-
     def _check_vocabulary(self):
-        if self.tokenizer is None:
+        if not self.check_tokenizer_vocabulary():
             return
-        try:
-            tokenizer_vocabulary = int(self.tokenizer.vocabulary_size())
-        except (TypeError, ValueError, AttributeError):
-            return  # a deserialised tokenizer before its vocabulary asset loads
         for name in ("pad_token_id", "end_token_id"):
             if getattr(self.tokenizer, name, None) is None:
                 raise ValueError(
@@ -156,14 +147,6 @@ class T5SpanCorruption(SSLModel):
                     "</s> tokens (a keras_hub T5Tokenizer); "
                     f"{type(self.tokenizer).__name__} has no {name}."
                 )
-        backbone_vocabulary = int(self.backbone.vocabulary_size)
-        if tokenizer_vocabulary > backbone_vocabulary:
-            raise ValueError(
-                f"Vocabulary mismatch: the tokenizer has {tokenizer_vocabulary} "
-                f"tokens but the T5 backbone embeds only {backbone_vocabulary} "
-                "(`vocabulary_size`); build the backbone with "
-                "`vocabulary_size=tokenizer.vocabulary_size()`."
-            )
 
     # --- the forward pass ---------------------------------------------------
     def split_inputs(self, inputs):
@@ -283,17 +266,7 @@ class T5SpanCorruption(SSLModel):
                 f"This {name} has no tokenizer: pass `tokenizer=` when building "
                 "it to generate from strings."
             )
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise ValueError(f"{name}.generate got no strings.")
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"{name}.generate takes strings; item {i} is "
-                    f"{type(text).__name__}."
-                )
-            if not text.strip():
-                raise ValueError(f"{name}.generate: input {i} is an empty string.")
+        texts = check_texts(texts, f"{name}.generate", "input")
         for i, ids in enumerate(token_lists(self.tokenizer, texts)):
             if len(ids) + 1 > self.encoder_sequence_length:
                 message = (
@@ -344,11 +317,6 @@ class T5SpanCorruption(SSLModel):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "tokenizer": (
-                    None if self.tokenizer is None
-                    else keras.saving.serialize_keras_object(self.tokenizer)
-                ),
                 "encoder_sequence_length": self.encoder_sequence_length,
                 "decoder_sequence_length": self.decoder_sequence_length,
             }

@@ -244,7 +244,7 @@ def test_bad_corpora_tokenizers_and_options(
     tok = wordpiece_tokenizer
     with pytest.raises(ValueError, match="corpus is empty"):
         masked_lm_dataset([], tok, LENGTH, 4)
-    with pytest.raises(ValueError, match="Document 1 is an empty string"):
+    with pytest.raises(ValueError, match="document 1 is an empty string"):
         masked_lm_dataset(["Some text here.", "  "], tok, LENGTH, 4)
     with pytest.raises(ValueError, match="unknown special tokens"):
         masked_lm_dataset(documents, gpt2_tokenizer, LENGTH, 4)

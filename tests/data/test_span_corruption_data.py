@@ -269,5 +269,5 @@ def test_text_to_text(t5_tokenizer):
     assert x["encoder_token_ids"][0, -1] == eos
     with pytest.raises(ValueError, match="one target per input"):
         encode_text_to_text(["a", "b"], ["x"], t5_tokenizer, 8, 4)
-    with pytest.raises(ValueError, match="item 1 is an empty string"):
+    with pytest.raises(ValueError, match="input 1 is an empty string"):
         encode_text_to_text(["a", ""], ["x", "y"], t5_tokenizer, 8, 4)

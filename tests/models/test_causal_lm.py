@@ -345,7 +345,7 @@ def test_generation_errors(memorised):
 
 
 def test_tokenizer_errors(tokenizer, end_first_tokenizer):
-    with pytest.raises(ValueError, match="vocabulary mismatch.*has 800 tokens"):
+    with pytest.raises(ValueError, match="vocabulary/model mismatch.*has 800 tokens"):
         CausalLanguageModel(tiny_backbone(64), tokenizer)
     with pytest.raises(ValueError, match="keras_hub.models.GPT2Backbone"):
         CausalLanguageModel(keras.Sequential([keras.layers.Dense(2)]), tokenizer)
