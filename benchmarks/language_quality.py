@@ -115,7 +115,8 @@ def main(argv=None):
         )
         print(f"| {r['method']} | {r['parameters']:,} | "
               f"{r['train_seconds'] / 60:.1f} | {objective} |")
-    kinds = [k for k in ("probe", "fine_tune") if k in first["downstream"]["pretrained"]]
+    kinds = [k for k in ("probe", "probe_cls", "fine_tune")
+             if any(k in r["downstream"]["pretrained"] for r in results)]
     print("\nWhich-document task (16 classes, 150 held-out paragraphs):\n")
     print("| method | " + " | ".join(
         f"{k} pretrained | {k} random init" for k in kinds) + " |")
@@ -123,7 +124,8 @@ def main(argv=None):
     for r in results:
         d = r["downstream"]
         print(f"| {r['method']} | " + " | ".join(
-            f"{d['pretrained'][k]:.3f} | {d['random_init'][k]:.3f}" for k in kinds
+            f"{d['pretrained'][k]:.3f} | {d['random_init'][k]:.3f}"
+            if k in d["pretrained"] else "– | –" for k in kinds
         ) + " |")
     for r in results:
         for sample in r["samples"]:

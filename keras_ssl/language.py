@@ -266,15 +266,25 @@ def objective_scores(model, config, tokenizer, corpus):
 
 
 def downstream_scores(model, tokenizer, config, topics=None):
-    """Which-document classification, pretrained vs random init."""
+    """Which-document classification, pretrained vs random init: a probe on
+    the mean-pooled token features (every method) and, for BERT, also on
+    its pooled `[CLS]` feature (`probe_cls`), which next-sentence
+    prediction trains."""
     from keras_ssl.evaluation.text import pretraining_gain
 
-    return pretraining_gain(
-        model.backbone, tokenizer, topics or downstream_corpus(),
+    common = dict(
         num_classes=config.downstream_classes,
         sequence_length=config.sequence_length,
         fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
     )
+    topics = topics or downstream_corpus()
+    scores = pretraining_gain(model.backbone, tokenizer, topics, **common)
+    if config.method == "bert":
+        cls = pretraining_gain(model.backbone, tokenizer, topics, pooling="cls",
+                               **dict(common, fine_tune_epochs=0))
+        for part in scores:
+            scores[part]["probe_cls"] = cls[part]["probe"]
+    return scores
 
 
 @dataclasses.dataclass

@@ -129,6 +129,17 @@ def backbone_inputs(backbone, token_ids, padding_mask):
     return inputs
 
 
+def pooled_output(outputs):
+    """The pooled `[CLS]` feature `(B, D)` of a backbone that has one
+    (keras-hub's `BertBackbone`: trained by next-sentence prediction)."""
+    if isinstance(outputs, dict) and "pooled_output" in outputs:
+        return outputs["pooled_output"]
+    raise ValueError(
+        "pooling='cls' needs a backbone with a 'pooled_output' (BertBackbone); "
+        "use pooling='mean'"
+    )
+
+
 def sequence_output(outputs):
     """The per-token features `(B, L, D)` of a keras-hub text backbone's
     output (a tensor, or a dict holding `sequence_output` or T5's
@@ -155,14 +166,19 @@ class TextClassifier(keras.Model):
     """A keras-hub text backbone, masked mean pooling and a linear layer.
 
     Takes `{"token_ids", "padding_mask"}` (see `pack_texts`) and returns
-    logits `(B, num_classes)`.
+    logits `(B, num_classes)`. `pooling="cls"` uses BERT's pooled `[CLS]`
+    feature instead of the mean.
     """
 
-    def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, backbone, num_classes, dropout=0.1, pooling="mean",
+                 **kwargs):
         super().__init__(**kwargs)
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.backbone = backbone
         self.num_classes = int(num_classes)
         self.dropout = float(dropout)
+        self.pooling = pooling
         self.drop = keras.layers.Dropout(self.dropout)
         self.head = keras.layers.Dense(self.num_classes, name="logits")
 
@@ -171,6 +187,8 @@ class TextClassifier(keras.Model):
         outputs = self.backbone(
             backbone_inputs(self.backbone, token_ids, padding_mask), training=training
         )
+        if self.pooling == "cls":
+            return pooled_output(outputs)
         return masked_mean(sequence_output(outputs), padding_mask)
 
     def call(self, inputs, training=False):
@@ -182,6 +200,7 @@ class TextClassifier(keras.Model):
             backbone=keras.saving.serialize_keras_object(self.backbone),
             num_classes=self.num_classes,
             dropout=self.dropout,
+            pooling=self.pooling,
         )
         return config
 
@@ -192,9 +211,9 @@ class TextClassifier(keras.Model):
         return cls(**config)
 
 
-def text_features(backbone, packed, batch_size=64):
-    """Frozen mean-pooled features `(N, D)` of packed texts."""
-    classifier = TextClassifier(backbone, 1)
+def text_features(backbone, packed, batch_size=64, pooling="mean"):
+    """Frozen pooled features `(N, D)` of packed texts."""
+    classifier = TextClassifier(backbone, 1, pooling=pooling)
     features = []
     for i in range(0, len(packed["token_ids"]), batch_size):
         batch = {k: v[i : i + batch_size] for k, v in packed.items()}
@@ -211,12 +230,14 @@ def random_init_like(backbone, seed=0):
 def text_classification_scores(backbone, tokenizer, train_texts, train_labels,
                                test_texts, test_labels, sequence_length=128,
                                probe=True, fine_tune_epochs=0, batch_size=32,
-                               learning_rate=3e-4, seed=0, verbose=0):
+                               learning_rate=3e-4, seed=0, verbose=0,
+                               pooling="mean"):
     """Test accuracy of `backbone` on a labelled text task.
 
     Args:
         probe: fit a logistic regression on the frozen mean-pooled features
             (`keras_ssl.evaluation.linear_probe_accuracy`).
+        pooling: "mean" over the tokens, or "cls": BERT's pooled `[CLS]`.
         fine_tune_epochs: also fine-tune a copy of the backbone with a linear
             head for this many epochs (AdamW, `learning_rate`) and score it;
             0 skips it. The given backbone is never modified.
@@ -232,14 +253,16 @@ def text_classification_scores(backbone, tokenizer, train_texts, train_labels,
     scores = {}
     if probe:
         scores["probe"] = linear_probe_accuracy(
-            text_features(backbone, train), y_train,
-            text_features(backbone, test), y_test,
+            text_features(backbone, train, pooling=pooling), y_train,
+            text_features(backbone, test, pooling=pooling), y_test,
         )
     if fine_tune_epochs:
         keras.utils.set_random_seed(seed)
         copy = type(backbone).from_config(backbone.get_config())
         copy.set_weights(backbone.get_weights())
-        classifier = TextClassifier(copy, int(max(y_train.max(), y_test.max())) + 1)
+        classifier = TextClassifier(
+            copy, int(max(y_train.max(), y_test.max())) + 1, pooling=pooling
+        )
         classifier.compile(
             optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=0.01),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

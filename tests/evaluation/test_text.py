@@ -93,6 +93,20 @@ def test_classifier_saves_and_separable_texts_are_classified(tmp_path,
     loaded = keras.saving.load_model(tmp_path / "c.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(packed)), logits,
                                rtol=1e-6, atol=1e-6)
+    # BERT's pooled [CLS] feature instead of the mean; GPT-2 has none.
+    cls = TextClassifier(backbone, 2, pooling="cls")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(cls.features(packed)),
+        keras.ops.convert_to_numpy(backbone(backbone_inputs(
+            backbone, packed["token_ids"], packed["padding_mask"]))["pooled_output"]),
+        rtol=1e-6, atol=1e-6,
+    )
+    gpt = _tiny(keras_hub.models.GPT2Backbone, 32)
+    with pytest.raises(ValueError, match="needs a backbone with a 'pooled_output'"):
+        TextClassifier(gpt, 2, pooling="cls").features(
+            dict(packed, token_ids=packed["token_ids"] % 32))
+    with pytest.raises(ValueError, match="pooling must be"):
+        TextClassifier(backbone, 2, pooling="max")
     fresh = random_init_like(backbone)
     assert type(fresh) is type(backbone)
     assert not np.allclose(fresh.get_weights()[0], backbone.get_weights()[0])
