@@ -155,6 +155,7 @@ def sequence_output(outputs):
 def masked_mean(features, padding_mask):
     """The mean of `features (B, L, D)` over the positions where
     `padding_mask (B, L)` is true."""
+    features = ops.convert_to_tensor(features)
     weights = ops.cast(padding_mask, features.dtype)[:, :, None]
     return ops.sum(features * weights, axis=1) / ops.maximum(
         ops.sum(weights, axis=1), 1.0
