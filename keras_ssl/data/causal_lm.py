@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from keras_ssl.data.tokenizers import check_texts
+from keras_ssl.data.tokenizers import check_texts, token_id_lists
 
 _TOKENIZER_API = ("end_token_id", "pad_token_id", "vocabulary_size", "detokenize")
 
@@ -72,15 +72,6 @@ def end_token_last(tokenizer):
     )
 
 
-def _as_lists(token_ids):
-    """keras-hub tokenizer output (list, ragged tensor, array) → lists."""
-    if hasattr(token_ids, "to_list"):  # tf.RaggedTensor (TensorFlow workflow)
-        token_ids = token_ids.to_list()
-    elif hasattr(token_ids, "numpy"):
-        token_ids = token_ids.numpy()
-    return [np.asarray(ids, "int64").reshape(-1).tolist() for ids in token_ids]
-
-
 def tokenize_documents(tokenizer, documents, who="tokenize_documents"):
     """Token ids of each document, as lists of ints (no special tokens).
 
@@ -90,7 +81,7 @@ def tokenize_documents(tokenizer, documents, who="tokenize_documents"):
     """
     check_tokenizer(tokenizer, who)
     documents = check_texts(documents, who)
-    token_ids = _as_lists(tokenizer(documents))
+    token_ids = token_id_lists(tokenizer, documents)
     for i, ids in enumerate(token_ids):
         if not ids:
             raise ValueError(f"{who}: document {i} has no tokens.")

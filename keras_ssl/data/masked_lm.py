@@ -63,7 +63,7 @@ import warnings
 
 import numpy as np
 
-from keras_ssl.data.tokenizers import check_texts
+from keras_ssl.data.tokenizers import check_texts, token_id_lists
 
 PACKINGS = ("pairs", "full_sentences")
 
@@ -112,12 +112,6 @@ def special_token_ids(tokenizer):
 
 
 # --- documents → sentences → ids ---------------------------------------------
-def _to_id_lists(ids):
-    if hasattr(ids, "to_list"):  # a tf.RaggedTensor
-        ids = ids.to_list()
-    return [[int(i) for i in np.asarray(row).reshape(-1)] for row in ids]
-
-
 def tokenize_documents(documents, tokenizer):
     """Token ids of each sentence of each document.
 
@@ -139,7 +133,7 @@ def tokenize_documents(documents, tokenizer):
     documents = check_texts(documents, "masked_lm_dataset")
     per_document = [split_sentences(d) for d in documents]
     flat = [s for sentences in per_document for s in sentences]
-    ids = _to_id_lists(tokenizer(flat)) if flat else []
+    ids = token_id_lists(tokenizer, flat)
     result, start = [], 0
     for i, sentences in enumerate(per_document):
         rows = [r for r in ids[start : start + len(sentences)] if r]

@@ -59,7 +59,7 @@ import warnings
 
 import numpy as np
 
-from keras_ssl.data.tokenizers import check_texts
+from keras_ssl.data.tokenizers import check_texts, token_id_lists
 from keras_ssl.data.tokenizers import sentinel_ids as tokenizer_sentinel_ids
 
 #: The paper's span-corruption settings (§3.3.4): 15% noise, spans of 3.
@@ -331,18 +331,6 @@ def _sentinels(tokenizer):
     return ids
 
 
-def token_lists(tokenizer, texts):
-    """The token ids of each string of `texts`, as Python lists (on any
-    backend: keras-hub returns ragged tensors, arrays or lists)."""
-    texts = list(texts)
-    if not texts:
-        return []
-    ids = tokenizer(texts)
-    if hasattr(ids, "to_list"):  # tf.RaggedTensor
-        return [list(map(int, row)) for row in ids.to_list()]
-    return [[int(t) for t in np.asarray(row).reshape(-1)] for row in ids]
-
-
 # --- packing -----------------------------------------------------------------
 def pack_example(input_ids, target_ids, inputs_length, targets_length, pad_id):
     """One encoder-decoder example, packed like keras-hub's
@@ -405,7 +393,7 @@ def span_corruption_rows(documents, tokenizer, tokens_length):
     `reduce_concat_tokens` + `split_tokens`."""
     documents = check_texts(documents, "span_corruption_dataset")
     tokens = np.concatenate(
-        [np.asarray(t, np.int32) for t in token_lists(tokenizer, documents)]
+        [np.asarray(t, np.int32) for t in token_id_lists(tokenizer, documents)]
     )
     return [tokens[i : i + tokens_length] for i in range(0, len(tokens), tokens_length)]
 
@@ -524,7 +512,7 @@ def encode_text_to_text(
         ("input", inputs, int(inputs_length)),
         ("target", targets, int(targets_length)),
     ):
-        ids = token_lists(tokenizer, texts)
+        ids = token_id_lists(tokenizer, texts)
         for i, row in enumerate(ids):
             if len(row) + 1 > length:
                 message = (

@@ -51,6 +51,23 @@ def check_texts(texts, who, item="document"):
     return texts
 
 
+def token_id_lists(tokenizer, texts):
+    """The token ids of each string of `texts` as lists of ints, from one
+    tokenizer call (keras-hub returns a ragged tensor, a dense tensor,
+    arrays or lists depending on the backend and the lengths)."""
+    texts = list(texts)
+    if not texts:
+        return []
+    ids = tokenizer(texts)
+    if hasattr(ids, "to_list"):  # tf.RaggedTensor
+        ids = ids.to_list()
+    elif hasattr(ids, "numpy"):
+        ids = ids.numpy()
+    import numpy as np
+
+    return [[int(i) for i in np.asarray(row).reshape(-1)] for row in ids]
+
+
 def _check_texts(texts):
     if isinstance(texts, str):
         texts = [texts]

@@ -84,9 +84,10 @@ def pack_texts(tokenizer, texts, sequence_length, truncate=True):
         raise ValueError(f"sequence_length must exceed {framing}, got {sequence_length}")
     token_ids = np.full((len(texts), sequence_length), pad, "int32")
     padding_mask = np.zeros((len(texts), sequence_length), bool)
+    from keras_ssl.data.tokenizers import token_id_lists
+
     too_long = 0
-    for i, text in enumerate(texts):
-        ids = np.asarray(ops.convert_to_numpy(tokenizer(text))).astype("int32").tolist()
+    for i, ids in enumerate(token_id_lists(tokenizer, texts)):
         room = sequence_length - framing
         if len(ids) > room:
             if not truncate:

@@ -365,9 +365,9 @@ class CausalLanguageModel(LanguageModel):
                 f"{self.max_sequence_length}] (the backbone's "
                 f"`max_sequence_length`); got {max_length}."
             )
-        from keras_ssl.data.causal_lm import _as_lists
+        from keras_ssl.data.tokenizers import token_id_lists
 
-        for i, ids in enumerate(_as_lists(tokenizer(prompts))):
+        for i, ids in enumerate(token_id_lists(tokenizer, prompts)):
             if 1 + len(ids) >= int(max_length):
                 raise ValueError(
                     f"CausalLanguageModel.generate: prompt {i} has {len(ids)} "

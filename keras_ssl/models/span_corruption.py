@@ -5,7 +5,7 @@ import warnings
 import keras
 from keras import ops
 
-from keras_ssl.data.tokenizers import check_texts
+from keras_ssl.data.tokenizers import check_texts, token_id_lists
 from keras_ssl.losses.masked_tokens import masked_token_accuracy, masked_token_loss
 from keras_ssl.models.language_model import LanguageModel
 
@@ -258,7 +258,6 @@ class T5SpanCorruption(LanguageModel):
         return self._generator.value
 
     def _check_generate_inputs(self, texts, truncate):
-        from keras_ssl.data.span_corruption import token_lists
 
         name = type(self).__name__
         if self.tokenizer is None:
@@ -267,7 +266,7 @@ class T5SpanCorruption(LanguageModel):
                 "it to generate from strings."
             )
         texts = check_texts(texts, f"{name}.generate", "input")
-        for i, ids in enumerate(token_lists(self.tokenizer, texts)):
+        for i, ids in enumerate(token_id_lists(self.tokenizer, texts)):
             if len(ids) + 1 > self.encoder_sequence_length:
                 message = (
                     f"{name}.generate: input {i} has {len(ids)} tokens (+ EOS), "

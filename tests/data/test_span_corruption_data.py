@@ -12,9 +12,12 @@ from keras_ssl.data.span_corruption import (
     span_corruption_dataset,
     span_corruption_lengths,
     text_to_text_dataset,
-    token_lists,
 )
-from keras_ssl.data.tokenizers import sentinel_ids, train_sentencepiece
+from keras_ssl.data.tokenizers import (
+    sentinel_ids,
+    token_id_lists,
+    train_sentencepiece,
+)
 
 PAPER = "Thank you for inviting me to your party last week ."
 SENTINELS = ["<extra_id_0>", "<extra_id_1>", "<extra_id_2>", "<extra_id_3>"]
@@ -254,7 +257,7 @@ def test_text_to_text(t5_tokenizer):
     text = t5_tokenizer.detokenize(x["encoder_token_ids"][0, : n - 1].tolist())
     assert _text(text) == "sort: class list value"
     target = y[1, : weights[1].sum()].tolist()
-    assert target == token_lists(t5_tokenizer, ["number"])[0] + [eos]
+    assert target == token_id_lists(t5_tokenizer, ["number"])[0] + [eos]
     assert x["decoder_token_ids"][1, : len(target)].tolist() == [0] + target[:-1]
     data = text_to_text_dataset(
         ["a", "b", "c"], ["x", "y", "z"], t5_tokenizer, 8, 4, batch_size=2,
