@@ -18,6 +18,7 @@ backend before Keras is imported:
     keras_ssl.datasets    load_cluttered_digits (embedded data)
     keras_ssl.evaluation  k-NN, linear probe, KNNMonitor, plot_history
     keras_ssl.training    pretrain, PretrainConfig
+    keras_ssl.load_model  keras.saving.load_model with our classes registered
     keras_ssl.language    pretrain_language, LanguageConfig (BERT, RoBERTa,
                           GPT, T5 on text)
 """
@@ -59,6 +60,33 @@ _NAMES = {
     "ViTBackbone": "backbones",
     "LARS": "optimizers",
 }
+
+
+# The submodules whose classes are registered for `keras.saving`.
+_SERIALIZABLE = ("backbones", "data", "evaluation", "layers", "losses", "models",
+                 "optimizers")
+
+
+def load_model(filepath, **kwargs):
+    """`keras.saving.load_model` with every keras-ssl class registered.
+
+    Keras only imports its own packages while loading; a `.keras` file of a
+    keras-ssl model, backbone or head loaded in a fresh process needs our
+    classes registered first, which this does (the submodules load lazily,
+    see above). Keyword arguments go to `keras.saving.load_model`.
+
+    Example:
+
+    ```python
+    import keras_ssl
+    model = keras_ssl.load_model("runs/bert-python_docs/model.keras")
+    ```
+    """
+    for submodule in _SERIALIZABLE:
+        importlib.import_module(f"keras_ssl.{submodule}")
+    import keras
+
+    return keras.saving.load_model(filepath, **kwargs)
 
 
 def __getattr__(name):

@@ -560,14 +560,12 @@ def _zero_shot(args):
             f"no model at {path}: train one with `keras-ssl pretrain clip` "
             "or pass --model"
         )
-    import keras
     import numpy as np
 
-    import keras_ssl.backbones  # noqa: F401  (registers our classes for loading)
-    import keras_ssl.models  # noqa: F401
+    import keras_ssl
     from keras_ssl.evaluation import DIGIT_TEMPLATES, ZeroShotClassifier
 
-    model = keras.saving.load_model(path)
+    model = keras_ssl.load_model(path)
     try:
         data = _load_image_text(args)
     except (ValueError, FileNotFoundError) as error:

@@ -1,6 +1,8 @@
 """The `keras-ssl` command line: a tiny end-to-end run and its error messages."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -43,6 +45,16 @@ def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "random_init" in printed and "linear probe" in printed
     assert "peak memory" in printed
+    # A fresh process loads both files with nothing but `import keras_ssl`.
+    loaded = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, keras_ssl\n"
+         "for path in sys.argv[1:]: print(type(keras_ssl.load_model(path)).__name__)",
+         str(out / "model.keras"), str(out / "encoder.keras")],
+        capture_output=True, text=True, check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split()[-2:] == ["SimCLR", "CIFARResNetBackbone"]
 
     import keras
 
