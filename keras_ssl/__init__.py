@@ -62,18 +62,14 @@ _NAMES = {
 }
 
 
-# The submodules whose classes are registered for `keras.saving`.
-_SERIALIZABLE = ("backbones", "data", "evaluation", "layers", "losses", "models",
-                 "optimizers")
-
-
 def load_model(filepath, **kwargs):
     """`keras.saving.load_model` with every keras-ssl class registered.
 
     Keras only imports its own packages while loading; a `.keras` file of a
     keras-ssl model, backbone or head loaded in a fresh process needs our
-    classes registered first, which this does (the submodules load lazily,
-    see above). Keyword arguments go to `keras.saving.load_model`.
+    classes registered first, which this does by loading every submodule
+    (they load lazily, see above). Keyword arguments go to
+    `keras.saving.load_model`.
 
     Example:
 
@@ -82,7 +78,7 @@ def load_model(filepath, **kwargs):
     model = keras_ssl.load_model("runs/bert-python_docs/model.keras")
     ```
     """
-    for submodule in _SERIALIZABLE:
+    for submodule in _SUBMODULES:
         importlib.import_module(f"keras_ssl.{submodule}")
     import keras
 

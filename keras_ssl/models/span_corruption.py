@@ -258,7 +258,6 @@ class T5SpanCorruption(LanguageModel):
         return self._generator.value
 
     def _check_generate_inputs(self, texts, truncate):
-
         name = type(self).__name__
         if self.tokenizer is None:
             raise ValueError(
