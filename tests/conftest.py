@@ -101,3 +101,16 @@ def t5_tokenizer(python_docs):
     return train_sentencepiece(
         python_docs.documents, LANGUAGE_VOCABULARY_SIZE, num_sentinels=16
     )
+
+
+# --- speech: a tiny embedded spoken corpus, synthesised once --------------
+@pytest.fixture(scope="session")
+def tiny_spoken_corpus(tmp_path_factory):
+    """About 36 s of the embedded spoken corpus (real eSpeak speech of the
+    text corpus), cached in a session temporary folder."""
+    from keras_ssl.datasets import load_spoken_corpus
+
+    return load_spoken_corpus(
+        pretrain_minutes=0.3, labelled_minutes=0.2, test_minutes=0.1,
+        cache_dir=tmp_path_factory.mktemp("speech"), verbose=0,
+    )

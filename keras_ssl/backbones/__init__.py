@@ -2,3 +2,4 @@
 
 from keras_ssl.backbones.cifar_resnet import CIFARResNetBackbone
 from keras_ssl.backbones.vit import ViTBackbone
+from keras_ssl.backbones.wav2vec2 import Wav2Vec2Backbone

@@ -31,3 +31,14 @@ from keras_ssl.data.span_corruption import (
     span_corruption_lengths,
     text_to_text_dataset,
 )
+from keras_ssl.data.audio import (
+    AudioData,
+    CharacterVocabulary,
+    check_audio,
+    default_bucket_boundaries,
+    load_audio_folder,
+    load_tfds_speech,
+    normalize_transcript,
+    read_wav,
+    speech_dataset,
+)

@@ -10,3 +10,4 @@ from keras_ssl.datasets.text_corpus import (
     split_paragraphs,
     split_sentences,
 )
+from keras_ssl.datasets.speech_corpus import SpeechCorpus, SpeechSplit, load_spoken_corpus

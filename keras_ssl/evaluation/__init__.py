@@ -9,6 +9,11 @@ from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
+from keras_ssl.evaluation.error_rate import (
+    character_error_rate,
+    edit_distance,
+    word_error_rate,
+)
 from keras_ssl.evaluation.perplexity import perplexity, unigram_perplexity
 from keras_ssl.evaluation.plotting import plot_history, plot_image_rows
 from keras_ssl.evaluation.text import (
@@ -46,4 +51,7 @@ __all__ = [
     "pack_texts",
     "pretraining_gain",
     "text_classification_scores",
+    "character_error_rate",
+    "edit_distance",
+    "word_error_rate",
 ]

@@ -19,6 +19,8 @@ from keras_ssl.models.ssl_model import (
     use_batch_statistics,
 )
 from keras_ssl.models.vq_tokenizer import VQTokenizer
+from keras_ssl.models.wav2vec2 import Wav2Vec2
+from keras_ssl.models.wav2vec2_ctc import Wav2Vec2CTC
 
 # Method name → class, every method of the library. The shared harness
 # (tests/harness.py) checks that each has a case; `keras_ssl.training.RECIPES`
@@ -44,3 +46,7 @@ LANGUAGE_METHODS = {
     "gpt": CausalLanguageModel,
     "t5": T5SpanCorruption,
 }
+
+# Speech: wav2vec 2.0 pre-training, and CTC fine-tuning of its backbone
+# (tests/models/test_wav2vec2.py, `keras_ssl.speech` and the CLI).
+SPEECH_METHODS = {"wav2vec2": Wav2Vec2}
