@@ -74,7 +74,7 @@ def split_audio_inputs(inputs, owner, extra_keys=()):
             f"{owner}: `padding_mask` must have the audio's shape {shape}; got "
             f"{tuple(padding_mask.shape)}."
         )
-    return audio, ops.cast(padding_mask, "bool"), extras
+    return ops.convert_to_tensor(audio), ops.cast(padding_mask, "bool"), extras
 
 
 def pad_waveforms(waveforms, multiple=1600):
