@@ -9,10 +9,11 @@ backend before Keras is imported:
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
                           BYOL, DINO, MAE, BEiT, VQTokenizer, CLIP,
                           MaskedLanguageModel (BERT, RoBERTa),
-                          CausalLanguageModel (GPT), T5SpanCorruption (T5)
+                          CausalLanguageModel (GPT), T5SpanCorruption (T5),
+                          Wav2Vec2, Wav2Vec2CTC (speech)
     keras_ssl.losses      nt_xent_loss, ...
     keras_ssl.layers      MLPHead, VectorQuantizer
-    keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone
+    keras_ssl.backbones   CIFARResNetBackbone, ViTBackbone, Wav2Vec2Backbone
     keras_ssl.optimizers  LARS, warmup_cosine_schedule
     keras_ssl.data        load_image_data, SimCLRAugmentation, multi_view_dataset
     keras_ssl.datasets    load_cluttered_digits (embedded data)
@@ -21,6 +22,8 @@ backend before Keras is imported:
     keras_ssl.load_model  keras.saving.load_model with our classes registered
     keras_ssl.language    pretrain_language, LanguageConfig (BERT, RoBERTa,
                           GPT, T5 on text)
+    keras_ssl.speech      pretrain_wav2vec2, finetune_ctc, SpeechConfig
+                          (wav2vec 2.0 and CTC on speech)
 """
 
 import importlib
@@ -39,6 +42,7 @@ _SUBMODULES = (
     "losses",
     "models",
     "optimizers",
+    "speech",
     "training",
 )
 # Most used names, re-exported from their submodules.
@@ -56,6 +60,9 @@ _NAMES = {
     "MaskedLanguageModel": "models",
     "CausalLanguageModel": "models",
     "T5SpanCorruption": "models",
+    "Wav2Vec2": "models",
+    "Wav2Vec2CTC": "models",
+    "Wav2Vec2Backbone": "backbones",
     "CIFARResNetBackbone": "backbones",
     "ViTBackbone": "backbones",
     "LARS": "optimizers",

@@ -27,12 +27,16 @@ import numpy as np
 class SpeechConfig:
     """Sizes and optimisation of the small speech recipe."""
 
-    # Backbone (`Wav2Vec2Backbone.small` and these overrides).
+    # Backbone (a `Wav2Vec2Backbone` with the paper's 7 convolutions).
     conv_channels: int = 64
+    feature_norm: str = "layer"  # BASE: "group"
     hidden_dim: int = 96
     num_layers: int = 4
     num_heads: int = 4
     intermediate_dim: int = 192
+    pos_conv_kernel: int = 32
+    pos_conv_groups: int = 4
+    dropout: float = 0.0
     # Pre-training.
     steps: int = 2000
     steps_per_epoch: int = 100
@@ -52,6 +56,7 @@ class SpeechConfig:
     num_negatives: int = 100
     diversity_weight: float = 0.1
     feature_grad_mult: float = 0.1
+    drop_identical_distractors: bool = True
     # The Gumbel temperature falls from 2 to 0.5 over this fraction of the
     # steps (paper: 0.999995 per update over 400 k updates: 70%).
     gumbel_anneal_fraction: float = 0.7
@@ -82,12 +87,16 @@ def build_backbone(config):
     """The small `Wav2Vec2Backbone` of the config (random init)."""
     from keras_ssl.backbones import Wav2Vec2Backbone
 
-    return Wav2Vec2Backbone.small(
+    return Wav2Vec2Backbone(
         conv_channels=(config.conv_channels,) * 7,
+        feature_norm=config.feature_norm,
         hidden_dim=config.hidden_dim,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
         intermediate_dim=config.intermediate_dim,
+        pos_conv_kernel=config.pos_conv_kernel,
+        pos_conv_groups=config.pos_conv_groups,
+        dropout=config.dropout,
     )
 
 
@@ -107,6 +116,7 @@ def build_wav2vec2(config, encoder=None):
         gumbel_temperature=(2.0, 0.5, config.gumbel_decay),
         diversity_weight=config.diversity_weight,
         feature_grad_mult=config.feature_grad_mult,
+        drop_identical_distractors=config.drop_identical_distractors,
         seed=config.seed,
     )
 

@@ -48,3 +48,23 @@ def test_every_method_has_a_digits_and_a_paper_recipe(method):
     # The paper's method options are valid constructor arguments.
     model = make_method(paper, encoder, steps_per_epoch=10, images=images)
     assert type(model).__name__.lower().startswith(method)
+
+
+def test_wav2vec2_has_an_embedded_and_the_base_recipe():
+    from keras_ssl import speech
+
+    recipes = _load("wav2vec2").RECIPES
+    assert set(recipes) == {"embedded", "paper"}
+    assert recipes["embedded"]() == speech.SpeechConfig()
+    base = recipes["paper"]()
+    assert (base.conv_channels, base.feature_norm, base.hidden_dim, base.num_layers,
+            base.intermediate_dim, base.pos_conv_kernel) == (512, "group", 768, 12, 3072, 128)
+    assert (base.codebook_size, base.mask_prob, base.mask_length, base.num_negatives,
+            base.steps) == (320, 0.065, 10, 100, 400_000)
+    np.testing.assert_allclose(2.0 * base.gumbel_decay ** (0.7 * base.steps), 0.5)
+    # The BASE objective on a narrow backbone (BASE itself has 95 M parameters).
+    small = dataclasses.replace(base, conv_channels=16, hidden_dim=32, num_layers=1,
+                                num_heads=2, intermediate_dim=64, pos_conv_kernel=8,
+                                pos_conv_groups=2)
+    model = speech.build_wav2vec2(small)
+    assert model.quantizer.num_codes == 640 and model.final_dim == 256

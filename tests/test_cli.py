@@ -197,3 +197,43 @@ def test_clip_pretrains_then_zero_shot_predicts(tmp_path, capsys):
 def test_zero_shot_without_a_model_fails_clearly(tmp_path, capsys):
     assert cli.main(["zero-shot", "--model", str(tmp_path / "none.keras")]) == 2
     assert "keras-ssl pretrain clip" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tiny_speech(monkeypatch, tiny_spoken_corpus):
+    """The CLI's speech commands on the session's tiny spoken corpus."""
+    import keras_ssl.datasets
+
+    monkeypatch.setattr(keras_ssl.datasets, "load_spoken_corpus",
+                        lambda **kwargs: tiny_spoken_corpus)
+    return tiny_spoken_corpus
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason=(
+    "the speech CLI runs on torch by default; jit backends compile once per "
+    "length bucket, and the models' own tests cover them"))
+def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
+        tiny_speech, tmp_path, capsys):
+    out = tmp_path / "w2v"
+    assert cli.main(["pretrain", "wav2vec2", "--steps", "3", "--quiet",
+                     "--out", str(out)]) == 0
+    for name in ("model.keras", "encoder.keras", "backbone_preset",
+                 "summary.json", "history.json", "training.png"):
+        assert (out / name).exists(), name
+    assert "held-out objective" in capsys.readouterr().out
+    ctc = tmp_path / "ctc"
+    assert cli.main(["finetune", "ctc", "--encoder", str(out / "encoder.keras"),
+                     "--steps", "3", "--quiet", "--out", str(ctc)]) == 0
+    printed = capsys.readouterr().out
+    assert "test CER" in printed and printed.count("truth: ") == 5
+    summary = json.loads((ctc / "summary.json").read_text())
+    assert 0.0 <= summary["cer"] and summary["labelled_minutes"] > 0
+
+
+def test_speech_cli_errors(tmp_path, capsys):
+    assert cli.main(["finetune", "nope"]) == 2
+    assert "fine-tuning task" in capsys.readouterr().err
+    assert cli.main(["finetune", "ctc", "--encoder", str(tmp_path / "x.keras")]) == 2
+    assert "pretrain wav2vec2" in capsys.readouterr().err
+    assert cli.main(["pretrain", "wav2vec2", "--audio", "mp3:x"]) == 2
+    assert "folder:PATH" in capsys.readouterr().err

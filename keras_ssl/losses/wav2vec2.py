@@ -123,7 +123,8 @@ def _cosine(a, b):
     return ops.sum(a * b, axis=-1)
 
 
-def contrastive_logits(context, quantized, negative_indices, temperature=0.1):
+def contrastive_logits(context, quantized, negative_indices, temperature=0.1,
+                       drop_identical=True):
     """`(B, T, 1 + K)` logits `sim(c_t, q̃) / κ`, the true `q_t` first.
 
     Args:
@@ -134,9 +135,13 @@ def contrastive_logits(context, quantized, negative_indices, temperature=0.1):
             distractors (`sample_negative_indices`).
         temperature: κ (paper: 0.1).
 
-    A distractor that is the frame itself, or whose quantised latent equals
-    the true one (the same codebook entries), gets −∞ as in fairseq: it is
-    not a distractor.
+    A distractor that is the frame itself gets −∞. One whose quantised
+    latent equals the true one (the same codebook entries) gets −∞ too with
+    `drop_identical=True`, as in fairseq; that makes a collapsed codebook a
+    perfect score (every distractor dropped), which small models on little
+    data fall into; with `drop_identical=False` such a distractor stays a
+    candidate as good as the truth, so the loss itself asks for distinct
+    codes.
     """
     context = ops.cast(context, "float32")
     quantized = ops.cast(quantized, "float32")
@@ -146,13 +151,13 @@ def contrastive_logits(context, quantized, negative_indices, temperature=0.1):
     negatives = ops.reshape(negatives, (batch, num_frames, k, -1))
     positive = _cosine(context, quantized)[:, :, None]
     negative = _cosine(context[:, :, None, :], negatives)
-    same = ops.logical_or(
-        ops.equal(
-            negative_indices,
-            ops.arange(num_frames, dtype=negative_indices.dtype)[None, :, None],
-        ),
-        ops.all(ops.equal(negatives, quantized[:, :, None, :]), axis=-1),
+    same = ops.equal(
+        negative_indices,
+        ops.arange(num_frames, dtype=negative_indices.dtype)[None, :, None],
     )
+    if drop_identical:
+        same = ops.logical_or(
+            same, ops.all(ops.equal(negatives, quantized[:, :, None, :]), axis=-1))
     logits = ops.concatenate([positive, negative], axis=-1) / temperature
     invalid = ops.concatenate(
         [ops.zeros_like(same[:, :, :1]), same], axis=-1)
@@ -165,24 +170,28 @@ def _masked_mean(values, mask):
 
 
 def wav2vec2_contrastive_loss(context, quantized, negative_indices, mask,
-                              temperature=0.1):
+                              temperature=0.1, drop_identical=True):
     """L_m: mean over masked frames of `−log softmax(logits)[true]`.
 
     Args:
-        context, quantized, negative_indices, temperature: as
-            `contrastive_logits`.
+        context, quantized, negative_indices, temperature, drop_identical:
+            as `contrastive_logits`.
         mask: `(B, T)` the masked frames, the only ones scored.
     """
-    logits = contrastive_logits(context, quantized, negative_indices, temperature)
+    logits = contrastive_logits(context, quantized, negative_indices,
+                                temperature, drop_identical)
     nll = -ops.log_softmax(logits, axis=-1)[:, :, 0]
     return _masked_mean(nll, mask)
 
 
 def contrastive_accuracy(context, quantized, negative_indices, mask,
-                         temperature=0.1):
-    """The fraction of masked frames whose true latent has the top logit."""
-    logits = contrastive_logits(context, quantized, negative_indices, temperature)
-    correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), 0), "float32")
+                         temperature=0.1, drop_identical=True):
+    """The fraction of masked frames whose true latent has the top logit
+    (ties with identical distractors count as misses)."""
+    logits = contrastive_logits(context, quantized, negative_indices,
+                                temperature, drop_identical)
+    correct = ops.cast(
+        ops.greater(logits[:, :, 0], ops.max(logits[:, :, 1:], axis=-1)), "float32")
     return _masked_mean(correct, mask)
 
 

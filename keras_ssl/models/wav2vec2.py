@@ -177,6 +177,10 @@ class Wav2Vec2(SSLModel):
         diversity_weight: α (0.1).
         feature_penalty_weight: the weight of `mean(z²)` (fairseq: 10).
         feature_grad_mult: gradient scale into the feature encoder (0.1).
+        drop_identical_distractors: score a distractor whose quantised
+            latent equals the truth as −∞ (fairseq, the default) or keep it
+            as a candidate (`False`: a collapsed codebook then scores
+            chance instead of perfectly; see `contrastive_logits`).
         seed: seed of the model's `SeedGenerator`.
 
     Example:
@@ -211,6 +215,7 @@ class Wav2Vec2(SSLModel):
         diversity_weight=0.1,
         feature_penalty_weight=10.0,
         feature_grad_mult=0.1,
+        drop_identical_distractors=True,
         seed=None,
         **kwargs,
     ):
@@ -248,6 +253,7 @@ class Wav2Vec2(SSLModel):
         self.diversity_weight = float(diversity_weight)
         self.feature_penalty_weight = float(feature_penalty_weight)
         self.feature_grad_mult = float(feature_grad_mult)
+        self.drop_identical_distractors = bool(drop_identical_distractors)
         self.seed = seed
 
         self.quantizer = GumbelVectorQuantizer(
@@ -335,6 +341,7 @@ class Wav2Vec2(SSLModel):
             context=out["context"], quantized=out["quantized"],
             negative_indices=out["negative_indices"], mask=mask,
             temperature=self.contrastive_temperature,
+            drop_identical=self.drop_identical_distractors,
         )
         contrastive = wav2vec2_contrastive_loss(**terms)
         diversity = diversity_loss(out["probs"], mask)
@@ -384,6 +391,7 @@ class Wav2Vec2(SSLModel):
             "diversity_weight": self.diversity_weight,
             "feature_penalty_weight": self.feature_penalty_weight,
             "feature_grad_mult": self.feature_grad_mult,
+            "drop_identical_distractors": self.drop_identical_distractors,
             "seed": self.seed,
         })
         return config

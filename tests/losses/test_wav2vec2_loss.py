@@ -114,7 +114,7 @@ def test_negatives_are_uniform_over_the_other_masked_frames():
     np.testing.assert_allclose(counts / 4000, 0.25, atol=0.03)
 
 
-def reference_contrastive(c, q, neg, mask, kappa):
+def reference_contrastive(c, q, neg, mask, kappa, drop_identical=True):
     def cos(a, b):
         return (a @ b) / (np.linalg.norm(a) * np.linalg.norm(b))
 
@@ -123,18 +123,19 @@ def reference_contrastive(c, q, neg, mask, kappa):
         for t in np.flatnonzero(mask[b]):
             logits = [cos(c[b, t], q[b, t]) / kappa]
             for i in neg[b, t]:
-                if i == t or np.array_equal(q[b, i], q[b, t]):
+                if i == t or (drop_identical and np.array_equal(q[b, i], q[b, t])):
                     logits.append(-np.inf)
                 else:
                     logits.append(cos(c[b, t], q[b, i]) / kappa)
             logits = np.array(logits)
             log_z = np.log(np.sum(np.exp(logits - logits.max()))) + logits.max()
             losses.append(log_z - logits[0])
-            hits.append(np.argmax(logits) == 0)
+            hits.append(logits[0] > logits[1:].max())
     return np.mean(losses), np.mean(hits)
 
 
-def test_contrastive_loss_and_accuracy_match_the_reference():
+@pytest.mark.parametrize("drop_identical", [True, False])
+def test_contrastive_loss_and_accuracy_match_the_reference(drop_identical):
     rng = np.random.default_rng(4)
     c = rng.normal(size=(2, 12, 6)).astype("float32")
     q = rng.normal(size=(2, 12, 6)).astype("float32")
@@ -144,9 +145,11 @@ def test_contrastive_loss_and_accuracy_match_the_reference():
     mask[0, 1:8] = True
     mask[1, 4:12] = True
     neg = _np(sample_negative_indices(rng.random((2, 12, 5)).astype("float32"), mask))
-    loss = _np(wav2vec2_contrastive_loss(c, q, neg, mask, 0.1))
-    accuracy = _np(contrastive_accuracy(c, q, neg, mask, 0.1))
-    ref_loss, ref_accuracy = reference_contrastive(c, q, neg, mask, 0.1)
+    neg[0, 3, 0] = 5  # the frame whose target equals frame 3's
+    loss = _np(wav2vec2_contrastive_loss(c, q, neg, mask, 0.1, drop_identical))
+    accuracy = _np(contrastive_accuracy(c, q, neg, mask, 0.1, drop_identical))
+    ref_loss, ref_accuracy = reference_contrastive(c, q, neg, mask, 0.1,
+                                                   drop_identical)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
     np.testing.assert_allclose(accuracy, ref_accuracy)
 
@@ -173,3 +176,17 @@ def test_feature_penalty_is_the_mean_square_over_real_frames():
     mask = np.array([[True, True, False], [True, False, False]])
     expected = np.mean(np.square(z[mask]))
     np.testing.assert_allclose(_np(feature_penalty(z, mask)), expected, rtol=1e-6)
+
+
+def test_a_collapsed_codebook_scores_perfectly_only_when_identical_are_dropped():
+    """fairseq drops distractors equal to the truth: one code for every
+    frame then gives a zero loss; keeping them gives chance, log(K + 1)."""
+    rng = np.random.default_rng(6)
+    c = rng.normal(size=(1, 10, 4)).astype("float32")
+    q = np.ones((1, 10, 4), "float32")
+    mask = np.ones((1, 10), bool)
+    neg = _np(sample_negative_indices(rng.random((1, 10, 5)).astype("float32"), mask))
+    dropped = _np(wav2vec2_contrastive_loss(c, q, neg, mask, 0.1, True))
+    kept = _np(wav2vec2_contrastive_loss(c, q, neg, mask, 0.1, False))
+    assert dropped == pytest.approx(0.0, abs=1e-6)
+    assert kept == pytest.approx(np.log(6.0), rel=1e-5)
