@@ -38,9 +38,14 @@ def main(argv=None):
     parser.add_argument("--labelled-minutes", type=float, default=10.0)
     parser.add_argument("--pretrain-minutes", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", default="",
+                        help="SpeechConfig overrides, e.g. 'gumbel_noise=False, "
+                        "diversity_weight=0.2'")
     parser.add_argument("--json", default=None)
     parser.add_argument("--save-encoder", default=None,
                         help="folder for the pre-trained encoder (.keras)")
+    parser.add_argument("--encoder", default=None,
+                        help="skip pre-training: fine-tune this saved encoder")
     args = parser.parse_args(argv)
 
     import keras
@@ -50,12 +55,19 @@ def main(argv=None):
 
     corpus = load_spoken_corpus(pretrain_minutes=args.pretrain_minutes,
                                 labelled_minutes=args.labelled_minutes)
+    overrides = eval(f"dict({args.config})", {})
     config = speech.SpeechConfig(steps=args.steps,
                                  finetune_steps=args.finetune_steps,
-                                 seed=args.seed)
+                                 seed=args.seed, **overrides)
     print(f"backend {keras.backend.backend()}; {corpus}", flush=True)
-    pretrained = speech.pretrain_wav2vec2(corpus, config, verbose=2)
-    encoder = pretrained.model.encoder
+    if args.encoder:
+        import keras_ssl
+
+        encoder = keras_ssl.load_model(args.encoder)
+        pretrained = speech.SpeechResult(None, {}, float("nan"), {})
+    else:
+        pretrained = speech.pretrain_wav2vec2(corpus, config, verbose=2)
+        encoder = pretrained.model.encoder
     if args.save_encoder:
         os.makedirs(args.save_encoder, exist_ok=True)
         encoder.save(os.path.join(args.save_encoder, "encoder.keras"))

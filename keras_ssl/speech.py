@@ -57,6 +57,7 @@ class SpeechConfig:
     diversity_weight: float = 0.1
     feature_grad_mult: float = 0.1
     drop_identical_distractors: bool = True
+    gumbel_noise: bool = True
     # The Gumbel temperature falls from 2 to 0.5 over this fraction of the
     # steps (paper: 0.999995 per update over 400 k updates: 70%).
     gumbel_anneal_fraction: float = 0.7
@@ -117,6 +118,7 @@ def build_wav2vec2(config, encoder=None):
         diversity_weight=config.diversity_weight,
         feature_grad_mult=config.feature_grad_mult,
         drop_identical_distractors=config.drop_identical_distractors,
+        gumbel_noise=config.gumbel_noise,
         seed=config.seed,
     )
 
@@ -245,7 +247,7 @@ def compare_with_random_init(corpus, pretrained_encoder, config=None,
     initialised one of the same architecture, with the same labels and
     steps: `{"pretrained": SpeechResult, "random_init": SpeechResult}`."""
     config = config or SpeechConfig()
-    copy = keras.models.clone_model(pretrained_encoder)
+    copy = type(pretrained_encoder).from_config(pretrained_encoder.get_config())
     copy.set_weights(pretrained_encoder.get_weights())
     keras.utils.set_random_seed(config.seed + 2)
     random_encoder = build_backbone(config)

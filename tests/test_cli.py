@@ -225,7 +225,8 @@ def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
     assert cli.main(["finetune", "ctc", "--encoder", str(out / "encoder.keras"),
                      "--steps", "3", "--quiet", "--out", str(ctc)]) == 0
     printed = capsys.readouterr().out
-    assert "test CER" in printed and printed.count("truth: ") == 5
+    assert "test CER" in printed
+    assert printed.count("truth: ") == min(5, len(tiny_speech.test))
     summary = json.loads((ctc / "summary.json").read_text())
     assert 0.0 <= summary["cer"] and summary["labelled_minutes"] > 0
 

@@ -229,7 +229,9 @@ class GumbelVectorQuantizer(keras.layers.Layer):
 
     `call(z, temperature=None, seed=None, noise=None)` returns a dict
     (`noise`: optional `(B, T, G, V)` uniform noise for the Gumbel draw,
-    instead of drawing it from the `seed` generator):
+    instead of drawing it from the `seed` generator; `add_noise=False`: the
+    argmax of the logits with the tempered softmax's straight-through
+    gradient, no noise):
     `quantized` `(B, T, output_dim)`, `probs` `(B, T, G, V)` (the softmax of
     the logits without noise, for the diversity loss), `codes` `(B, T, G)`
     int32 and `logits` `(B, T, G, V)`.
@@ -283,7 +285,7 @@ class GumbelVectorQuantizer(keras.layers.Layer):
         """G · V, the number of codebook entries in all."""
         return self.num_groups * self.num_entries
 
-    def call(self, z, temperature=None, seed=None, noise=None):
+    def call(self, z, temperature=None, seed=None, noise=None, add_noise=True):
         g, v = self.num_groups, self.num_entries
         logits = self.weight_proj(z)
         logits = ops.reshape(logits, tuple(ops.shape(logits)[:-1]) + (g, v))
@@ -293,11 +295,14 @@ class GumbelVectorQuantizer(keras.layers.Layer):
             codes = ops.argmax(logits, axis=-1)
             choice = ops.one_hot(codes, v, dtype="float32")
         else:
-            if noise is None:
-                noise = keras.random.uniform(ops.shape(logits), seed=seed)
-            u = ops.clip(ops.cast(noise, "float32"), 1e-6, 1.0 - 1e-6)
-            gumbel = -ops.log(-ops.log(u))
-            soft = ops.softmax((logits + gumbel) / temperature, axis=-1)
+            if add_noise:
+                if noise is None:
+                    noise = keras.random.uniform(ops.shape(logits), seed=seed)
+                u = ops.clip(ops.cast(noise, "float32"), 1e-6, 1.0 - 1e-6)
+                logits_in = logits - ops.log(-ops.log(u))
+            else:
+                logits_in = logits
+            soft = ops.softmax(logits_in / temperature, axis=-1)
             codes = ops.argmax(soft, axis=-1)
             hard = ops.one_hot(codes, v, dtype="float32")
             choice = hard + soft - ops.stop_gradient(soft)

@@ -181,6 +181,9 @@ class Wav2Vec2(SSLModel):
             latent equals the truth as −∞ (fairseq, the default) or keep it
             as a candidate (`False`: a collapsed codebook then scores
             chance instead of perfectly; see `contrastive_logits`).
+        gumbel_noise: add Gumbel noise to the quantizer's logits in
+            training (the paper); `False` picks the argmax of the logits,
+            which keeps the targets a deterministic function of the audio.
         seed: seed of the model's `SeedGenerator`.
 
     Example:
@@ -216,6 +219,7 @@ class Wav2Vec2(SSLModel):
         feature_penalty_weight=10.0,
         feature_grad_mult=0.1,
         drop_identical_distractors=True,
+        gumbel_noise=True,
         seed=None,
         **kwargs,
     ):
@@ -254,6 +258,7 @@ class Wav2Vec2(SSLModel):
         self.feature_penalty_weight = float(feature_penalty_weight)
         self.feature_grad_mult = float(feature_grad_mult)
         self.drop_identical_distractors = bool(drop_identical_distractors)
+        self.gumbel_noise = bool(gumbel_noise)
         self.seed = seed
 
         self.quantizer = GumbelVectorQuantizer(
@@ -316,6 +321,7 @@ class Wav2Vec2(SSLModel):
             temperature=ops.convert_to_tensor(self.temperature),
             seed=self.seed_generator,
             noise=noise.get("gumbel_noise"),
+            add_noise=self.gumbel_noise,
         )
         negative_noise = noise.get("negative_noise")
         if negative_noise is None:
@@ -392,6 +398,7 @@ class Wav2Vec2(SSLModel):
             "feature_penalty_weight": self.feature_penalty_weight,
             "feature_grad_mult": self.feature_grad_mult,
             "drop_identical_distractors": self.drop_identical_distractors,
+            "gumbel_noise": self.gumbel_noise,
             "seed": self.seed,
         })
         return config
