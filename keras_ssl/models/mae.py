@@ -187,12 +187,7 @@ class MAE(SSLModel):
     def mask_noise(self, batch_size):
         """Uniform noise `(batch_size, N)` from the model's `SeedGenerator`
         (under `tf.distribute`, this replica's rows of the global draw)."""
-        return self.draw_for_replica(
-            lambda n: keras.random.uniform(
-                (n, self.encoder.num_patches), seed=self.seed_generator
-            ),
-            batch_size,
-        )
+        return self.uniform_noise(batch_size, (self.encoder.num_patches,))
 
     def encode_visible(self, images, noise=None, training=False):
         """MAE's `forward_encoder`: masking, then the encoder on visible tokens.

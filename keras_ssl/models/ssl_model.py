@@ -332,6 +332,16 @@ class SSLModel(keras.Model):
             return values[start : start + batch_size]
         return draw(batch_size)
 
+    def uniform_noise(self, batch_size, shape=()):
+        """Uniform noise `(batch_size, *shape)` in [0, 1) from the model's
+        `self.seed_generator`, this replica's rows of one global draw
+        (`draw_for_replica`): fresh at every step, jit-compiled."""
+        return self.draw_for_replica(
+            lambda n: keras.random.uniform(
+                (n,) + tuple(shape), seed=self.seed_generator),
+            batch_size,
+        )
+
     @staticmethod
     def parameter_pairs(target_networks, online_networks):
         """`(targets, onlines)`: the target copies of the online networks'

@@ -287,13 +287,6 @@ class Wav2Vec2(SSLModel):
         self.built = True
 
     # --- the method -----------------------------------------------------------
-    def _uniform(self, shape_after_batch, batch_size):
-        return self.draw_for_replica(
-            lambda n: keras.random.uniform(
-                (n,) + tuple(shape_after_batch), seed=self.seed_generator),
-            batch_size,
-        )
-
     def call(self, inputs, training=False):
         audio, padding_mask, noise = split_audio_inputs(
             inputs, type(self).__name__, _NOISE_KEYS)
@@ -305,10 +298,10 @@ class Wav2Vec2(SSLModel):
 
         mask_noise = noise.get("mask_noise")
         if mask_noise is None:
-            mask_noise = self._uniform((num_frames,), batch)
+            mask_noise = self.uniform_noise(batch, (num_frames,))
         rounding = noise.get("mask_rounding")
         if rounding is None:
-            rounding = self._uniform((), batch)
+            rounding = self.uniform_noise(batch)
         mask = span_mask(mask_noise, rounding, frame_mask, self.mask_prob,
                          self.mask_length)
 
@@ -325,7 +318,8 @@ class Wav2Vec2(SSLModel):
         )
         negative_noise = noise.get("negative_noise")
         if negative_noise is None:
-            negative_noise = self._uniform((num_frames, self.num_negatives), batch)
+            negative_noise = self.uniform_noise(
+                batch, (num_frames, self.num_negatives))
         negatives = sample_negative_indices(negative_noise, mask)
         return {
             "context": context,
@@ -407,10 +401,9 @@ class Wav2Vec2(SSLModel):
 def masked_frame_mean(encoder, audio, padding_mask, training=False):
     """The backbone's context frames averaged over each utterance's real
     frames, `(B, D)`."""
+    from keras_ssl.evaluation.text import masked_mean
+
     frames = encoder({"audio": audio, "padding_mask": padding_mask},
                      training=training)
-    weights = ops.cast(
-        encoder.frame_padding_mask(padding_mask, ops.shape(frames)[1]),
-        frames.dtype)[:, :, None]
-    return ops.sum(frames * weights, axis=1) / ops.maximum(
-        ops.sum(weights, axis=1), 1.0)
+    return masked_mean(
+        frames, encoder.frame_padding_mask(padding_mask, ops.shape(frames)[1]))

@@ -127,13 +127,6 @@ class Wav2Vec2CTC(SSLModel):
     def vocabulary_size(self):
         return len(self.vocabulary)
 
-    def _draw(self, shape):
-        return self.draw_for_replica(
-            lambda n: keras.random.uniform((n,) + tuple(shape[1:]),
-                                           seed=self.seed_generator),
-            shape[0],
-        )
-
     def call(self, inputs, training=False):
         audio, padding_mask, _ = split_audio_inputs(
             inputs, type(self).__name__, _LABEL_KEYS)
@@ -143,13 +136,13 @@ class Wav2Vec2CTC(SSLModel):
         time_mask = None
         if training and self.mask_prob > 0:
             time_mask = span_mask(
-                self._draw((batch, num_frames)), self._draw((batch,)),
+                self.uniform_noise(batch, (num_frames,)), self.uniform_noise(batch),
                 frame_mask, self.mask_prob, self.mask_length, min_spans=0)
         hidden = self.encoder.project_features(z, time_mask, training=training)
         if training and self.channel_mask_prob > 0:
             width = int(self.encoder.hidden_dim)
             channels = span_mask(
-                self._draw((batch, width)), self._draw((batch,)),
+                self.uniform_noise(batch, (width,)), self.uniform_noise(batch),
                 ops.ones((batch, width), "bool"), self.channel_mask_prob,
                 min(self.channel_mask_length, width), min_spans=0)
             hidden = hidden * ops.cast(
