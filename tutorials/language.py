@@ -64,7 +64,7 @@ from _common import out_dir, steps  # noqa: E402
 OUT = out_dir("language")
 TOTAL_STEPS = steps(320)  # shared by the four methods
 STEPS = max(1, TOTAL_STEPS // 4)  # optimizer steps per method
-EPOCHS = min(STEPS, 12)  # points on each loss curve
+EPOCHS = min(STEPS, 10)  # points on each loss curve
 STEPS_PER_EPOCH = max(1, STEPS // EPOCHS)
 STEPS = EPOCHS * STEPS_PER_EPOCH  # exactly what `fit` will run
 print(f"backend: {keras.backend.backend()}, {STEPS} optimizer steps per method")
@@ -188,8 +188,8 @@ print("NSP label:", "IsNext" if is_next else "NotNext")
 roberta, roberta_tokenizer, roberta_data = pretrain("roberta")
 batch = next(iter(roberta_data))
 row = batch["token_ids"][0].numpy()[batch["padding_mask"][0].numpy().astype(bool)]
-examples["RoBERTa masked input (no sentence pair, <mask> dynamic)"] = readable(
-    tokens_of(roberta_tokenizer, row))
+examples["RoBERTa masked input (no sentence pair, <mask> dynamic)"] = str(
+    roberta_tokenizer.detokenize(row.tolist()))
 print(textwrap.fill(examples["RoBERTa masked input (no sentence pair, <mask> dynamic)"], 100))
 
 # %% [markdown]
