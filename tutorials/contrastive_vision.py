@@ -9,9 +9,8 @@
 # The data is keras-ssl's embedded *cluttered digits*: 16×16 colour images
 # rendered from scikit-learn's bundled digit scans, with coloured clutter in the
 # background. Nothing is downloaded. With the default budget (200 steps per method)
-# the notebook used 16 CPU-minutes under PyTorch, which runs eagerly (26 minutes on
-# a busy, shared 2-core machine); JAX and TensorFlow compile the training step and
-# run it several times faster on a CPU.
+# the notebook took 73 s on 2 otherwise idle CPU cores with PyTorch (much longer on
+# a busy, shared machine).
 #
 # **Choose the backend.** keras-ssl is written in `keras.ops`, so the same code
 # trains under PyTorch, JAX or TensorFlow. The next cell is the only line to change.
