@@ -31,6 +31,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "applications",
     "backbones",
     "callbacks",
     "data",
@@ -85,11 +86,18 @@ def load_model(filepath, **kwargs):
     model = keras_ssl.load_model("runs/bert-python_docs/model.keras")
     ```
     """
-    for submodule in _SUBMODULES:
-        importlib.import_module(f"keras_ssl.{submodule}")
+    register_classes()
     import keras
 
     return keras.saving.load_model(filepath, **kwargs)
+
+
+def register_classes():
+    """Imports every submodule (they load lazily), so that Keras and
+    keras-hub find every keras-ssl class by name when they load a `.keras`
+    file or a preset directory in a fresh process."""
+    for submodule in _SUBMODULES:
+        importlib.import_module(f"keras_ssl.{submodule}")
 
 
 def __getattr__(name):

@@ -12,12 +12,9 @@ import pytest
 
 from keras_ssl import applications
 from keras_ssl.applications.registry import RECORD, WEIGHTS_DIR, _all
+from keras_ssl.evaluation.text import random_init_like
 
 EMBEDDED = applications.list(embedded=True)
-
-
-def _random_like(backbone):
-    return type(backbone).from_config(backbone.get_config())
 
 
 def _frozen_classifier_accuracy(backbone, x_train, y_train, x_test, y_test,
@@ -46,7 +43,10 @@ def _frozen_classifier_accuracy(backbone, x_train, y_train, x_test, y_test,
 
 
 def test_list_and_get():
+    import keras_ssl
+
     names = applications.list()
+    assert keras_ssl.applications.list() == names  # reachable as an attribute
     assert len(names) == len(set(names)) >= 15
     assert set(EMBEDDED) >= {"simclr_digits", "gpt_python_docs", "clip_digits"}
     assert set(applications.list(modality="language")) >= {
@@ -114,7 +114,7 @@ def test_vision_backbone_beats_random_init_in_a_classifier(digits):
     backbone = applications.get("simclr_digits").load()
     args = (digits.x_train, digits.y_train, digits.x_test, digits.y_test, 10)
     pretrained = _frozen_classifier_accuracy(backbone, *args)
-    random_init = _frozen_classifier_accuracy(_random_like(backbone), *args)
+    random_init = _frozen_classifier_accuracy(random_init_like(backbone), *args)
     assert pretrained > random_init + 0.08, (pretrained, random_init)
 
 
@@ -129,7 +129,7 @@ def test_image_text_backbone_beats_random_init_in_a_classifier():
             pairs.y_test[half:], len(pairs.class_names))
     backbone = applications.get("clip_digits").load()
     pretrained = _frozen_classifier_accuracy(backbone, *args)
-    random_init = _frozen_classifier_accuracy(_random_like(backbone), *args)
+    random_init = _frozen_classifier_accuracy(random_init_like(backbone), *args)
     assert pretrained > random_init + 0.08, (pretrained, random_init)
 
 

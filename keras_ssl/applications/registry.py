@@ -28,6 +28,7 @@ class Pretrained:
     tokenizer: Any  # its tokenizer (language), else None
     result: Any  # the method's own result (PretrainResult, LanguageResult, ...)
     seconds: float
+    config: Any = None  # the recipe it ran
 
     def save(self, directory, record=None):
         """Writes the backbone (and tokenizer) as a keras-hub preset
@@ -190,7 +191,8 @@ class Application:
         config = self.recipe(**overrides)
         start = time.perf_counter()
         backbone, tokenizer, result = _PRETRAIN[self.modality](config, data, verbose)
-        return Pretrained(backbone, tokenizer, result, time.perf_counter() - start)
+        return Pretrained(backbone, tokenizer, result, time.perf_counter() - start,
+                          config)
 
     def load(self, preset=None):
         """The pretrained backbone: the shipped weights, or the keras-hub
@@ -198,8 +200,9 @@ class Application:
         locally). Returns a `keras_hub.models.Backbone`."""
         import keras_hub
 
-        import keras_ssl.backbones  # noqa: F401  (registers our backbones)
+        import keras_ssl
 
+        keras_ssl.register_classes()
         return keras_hub.models.Backbone.from_preset(self._preset(preset))
 
     def load_tokenizer(self, preset=None):
@@ -236,12 +239,11 @@ class Application:
         import keras
 
         run = self.pretrain(data, verbose=verbose, **overrides)
-        config = self.recipe(**overrides)
         record = {
             "application": self.name,
             "command": self.command,
             "backend": keras.backend.backend(),
-            "recipe": dataclasses.asdict(config),
+            "recipe": dataclasses.asdict(run.config),
             "train_minutes": round(run.seconds / 60, 2),
             "parameters": int(run.backbone.count_params()),
             **_scores(run.result),
