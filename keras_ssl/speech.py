@@ -57,6 +57,7 @@ class SpeechConfig:
     feature_grad_mult: float = 0.1
     drop_identical_distractors: bool = True
     gumbel_noise: bool = True
+    quantize_targets: bool = True
     # The Gumbel temperature falls from 2 to 0.5 over this fraction of the
     # steps (paper: 0.999995 per update over 400 k updates: 70%).
     gumbel_anneal_fraction: float = 0.7
@@ -120,6 +121,7 @@ def build_wav2vec2(config, encoder=None):
         feature_grad_mult=config.feature_grad_mult,
         drop_identical_distractors=config.drop_identical_distractors,
         gumbel_noise=config.gumbel_noise,
+        quantize_targets=config.quantize_targets,
         seed=config.seed,
     )
 

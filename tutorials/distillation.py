@@ -38,7 +38,7 @@ from keras_ssl.models import dino as dino_lib  # noqa: E402
 from keras_ssl.optimizers import warmup_cosine_schedule  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import out_dir, steps  # noqa: E402
+from _common import out_dir, split_steps, steps  # noqa: E402
 
 OUT = out_dir("distillation")
 keras.utils.set_random_seed(0)
@@ -58,8 +58,8 @@ print(data)
 
 # %%
 TOTAL_STEPS = steps(200)
-EPOCHS = 20 if TOTAL_STEPS % 20 == 0 else 1
-STEPS_PER_EPOCH = TOTAL_STEPS // EPOCHS
+EPOCHS, STEPS_PER_EPOCH = split_steps(TOTAL_STEPS, 20)
+TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH  # exactly what `fit` runs
 BATCH = 64
 print(f"{TOTAL_STEPS} steps per method = {EPOCHS} epochs x {STEPS_PER_EPOCH} steps")
 

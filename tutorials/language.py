@@ -59,13 +59,12 @@ from keras_ssl.language import (  # noqa: E402
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import out_dir, steps  # noqa: E402
+from _common import out_dir, split_steps, steps  # noqa: E402
 
 OUT = out_dir("language")
 TOTAL_STEPS = steps(320)  # shared by the four methods
 STEPS = max(1, TOTAL_STEPS // 4)  # optimizer steps per method
-EPOCHS = min(STEPS, 10)  # points on each loss curve
-STEPS_PER_EPOCH = max(1, STEPS // EPOCHS)
+EPOCHS, STEPS_PER_EPOCH = split_steps(STEPS, 10)  # 10 points per loss curve
 STEPS = EPOCHS * STEPS_PER_EPOCH  # exactly what `fit` will run
 print(f"backend: {keras.backend.backend()}, {STEPS} optimizer steps per method")
 

@@ -39,7 +39,7 @@ from keras_ssl.models import mae as mae_lib  # noqa: E402
 from keras_ssl.optimizers import warmup_cosine_schedule  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import out_dir, steps  # noqa: E402
+from _common import out_dir, split_steps, steps  # noqa: E402
 
 OUT = out_dir("masked_image_modelling")
 keras.utils.set_random_seed(0)
@@ -59,8 +59,8 @@ print(data)
 
 # %%
 TOTAL_STEPS = steps(140)
-EPOCHS = 20 if TOTAL_STEPS % 20 == 0 else 1
-STEPS_PER_EPOCH = TOTAL_STEPS // EPOCHS
+EPOCHS, STEPS_PER_EPOCH = split_steps(TOTAL_STEPS, 20)
+TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH  # exactly what `fit` runs
 BATCH = 128
 # Fine-tuning for the evaluation: a few epochs over the 1,346 labelled images
 # (the tests' tiny budget fine-tunes on a few batches of them).
