@@ -153,10 +153,10 @@ class Wav2Vec2(SSLModel):
     - The diversity loss averages the quantizer's softmax over the masked
       frames (those fairseq quantises); the Gumbel temperature is a
       variable moved by `after_step`, so it is saved and resumed.
-    - Logged beside the loss: `contrastive_loss`, `diversity_loss`,
-      `feature_penalty`, `accuracy` (true latent ranked first among the
-      candidates), `code_perplexity` (of the codes chosen), `temperature`
-      and `masked_fraction`.
+    - Logged beside the loss: `contrastive_loss`, `feature_penalty`,
+      `accuracy` (true latent ranked first among the candidates) and
+      `masked_fraction`; with quantised targets also `diversity_loss`,
+      `code_perplexity` (of the codes chosen) and `temperature`.
 
     Inputs: a `(B, L)` float waveform batch (16 kHz mono) or a dict with
     `audio` and `padding_mask` (and optionally the fixed noise above).
@@ -384,6 +384,8 @@ class Wav2Vec2(SSLModel):
         return loss + self.diversity_weight * diversity
 
     def after_step(self):
+        if not self.quantize_targets:
+            return  # no quantizer: the Gumbel temperature is not used
         # The optimizer has counted this step: `iterations` = step + 1.
         start, end, decay = self.gumbel_temperature_schedule
         step = ops.cast(self.optimizer.iterations, "float32")

@@ -124,6 +124,7 @@ def test_continuous_targets_have_no_quantizer_and_no_diversity_term(pretrain_dat
     history = model.fit(pretrain_data, steps_per_epoch=2, epochs=1, verbose=0)
     assert "contrastive_loss" in history.history
     assert "diversity_loss" not in history.history
+    assert float(model.temperature) == 2.0  # no quantizer: no annealing
 
 
 def test_masks_distractors_and_gumbel_noise_are_fresh_each_step():
