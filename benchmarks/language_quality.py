@@ -2,7 +2,8 @@
 whether pretraining beats random initialisation on a real labelled task.
 
     KERAS_BACKEND=tensorflow python benchmarks/language_quality.py \\
-        [--methods bert,roberta,gpt,t5] [--steps 2500] [--fine-tune-epochs 0]
+        [--methods bert,roberta,gpt,t5] [--steps 2500] [--fine-tune-epochs 0] \\
+        [--optimizer adamw|adafactor] [--learning-rate 2e-3]
 
 Every method gets the same model size (2 layers × 64, 4 heads, feed-forward
 256), the same 2,000-token vocabulary size, the same compute (`--steps`
@@ -40,7 +41,8 @@ OBJECTIVES = {
 }
 
 
-def run_one(method, steps, fine_tune_epochs, seed):
+def run_one(method, steps, fine_tune_epochs, seed, optimizer=None,
+            learning_rate=None):
     import dataclasses
     import time
 
@@ -48,8 +50,11 @@ def run_one(method, steps, fine_tune_epochs, seed):
 
     from keras_ssl.language import LanguageConfig, pretrain_language
 
+    overrides = {k: v for k, v in (("optimizer", optimizer),
+                                   ("learning_rate", learning_rate))
+                 if v is not None}
     config = LanguageConfig(method=method, steps=steps, seed=seed,
-                            fine_tune_epochs=fine_tune_epochs)
+                            fine_tune_epochs=fine_tune_epochs, **overrides)
     start = time.perf_counter()
     result = pretrain_language(config=config, verbose=2)
     return {
@@ -73,12 +78,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--fine-tune-epochs", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=("adamw", "adafactor"), default=None,
+                        help="default: LanguageConfig's (adamw)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="default: LanguageConfig's (2e-3)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.one:  # a child process: one method, its figures on the last line
-        figures = run_one(args.one, args.steps, args.fine_tune_epochs, args.seed)
+        figures = run_one(args.one, args.steps, args.fine_tune_epochs, args.seed,
+                          args.optimizer, args.learning_rate)
         print("FIGURES " + json.dumps(figures))
         return figures
 
@@ -87,7 +97,10 @@ def main(argv=None):
         child = subprocess.run(
             [sys.executable, __file__, "--one", method, "--steps", str(args.steps),
              "--fine-tune-epochs", str(args.fine_tune_epochs),
-             "--seed", str(args.seed)],
+             "--seed", str(args.seed)]
+            + (["--optimizer", args.optimizer] if args.optimizer else [])
+            + (["--learning-rate", str(args.learning_rate)]
+               if args.learning_rate is not None else []),
             capture_output=True, text=True, check=False,
         )
         lines = [l for l in child.stdout.splitlines() if l.startswith("FIGURES ")]

@@ -36,6 +36,7 @@ class SpeechConfig:
     pos_conv_kernel: int = 32
     pos_conv_groups: int = 4
     dropout: float = 0.0
+    layer_norm_first: bool = False
     # Pre-training.
     steps: int = 2000
     steps_per_epoch: int = 100
@@ -55,6 +56,7 @@ class SpeechConfig:
     num_negatives: int = 100
     diversity_weight: float = 0.1
     feature_grad_mult: float = 0.1
+    feature_penalty_weight: float = 10.0
     drop_identical_distractors: bool = True
     gumbel_noise: bool = True
     quantize_targets: bool = True
@@ -100,6 +102,7 @@ def build_backbone(config):
         pos_conv_kernel=config.pos_conv_kernel,
         pos_conv_groups=config.pos_conv_groups,
         dropout=config.dropout,
+        layer_norm_first=config.layer_norm_first,
     )
 
 
@@ -119,6 +122,7 @@ def build_wav2vec2(config, encoder=None):
         gumbel_temperature=(2.0, 0.5, config.gumbel_decay),
         diversity_weight=config.diversity_weight,
         feature_grad_mult=config.feature_grad_mult,
+        feature_penalty_weight=config.feature_penalty_weight,
         drop_identical_distractors=config.drop_identical_distractors,
         gumbel_noise=config.gumbel_noise,
         quantize_targets=config.quantize_targets,

@@ -92,3 +92,22 @@ def test_runner_list():
     ]
     assert speed_vs_torch.runner_backend("keras-jax") == "jax"
     assert speed_vs_torch.runner_backend("torch+compile") == "torch"
+
+
+def test_speech_diagnostics_cosine_and_one_probe(tiny_spoken_corpus):
+    import numpy as np
+
+    speech_diagnostics = pytest.importorskip("speech_diagnostics")
+    frames = np.array([[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
+    # Pairs: (a, a) = 1, (a, b) = 0 twice; the padded third frame is ignored
+    # when masked out.
+    assert speech_diagnostics.mean_pairwise_cosine(
+        frames, np.array([[True, True, True]])) == pytest.approx(1 / 3)
+    assert speech_diagnostics.mean_pairwise_cosine(
+        frames, np.array([[True, True, False]])) == pytest.approx(1.0)
+    if BACKEND != "torch":
+        return  # the probe's training code is the harness-tested Wav2Vec2
+    result = speech_diagnostics.run_probe(
+        "one_batch_lr3e-4", tiny_spoken_corpus, steps=2, log_every=1)
+    assert result["steps"] == 2 and len(result["curve"]) == 2
+    assert np.isfinite(result["last_loss"]) and -1 <= result["context_cosine"] <= 1

@@ -62,6 +62,10 @@ class Wav2Vec2Backbone(Backbone):
         dropout: dropout in the Transformer blocks and on the projected
             features (BASE: 0.1).
         normalize_audio: standardise each utterance over its real samples.
+        layer_norm_first: pre-norm Transformer blocks with the layer norm
+            after the last block (fairseq's `layer_norm_first`, the paper's
+            LARGE model); `False` is BASE's post-norm, with the layer norm
+            before the first block.
         layer_norm_epsilon: ε of the layer norms.
         dtype: dtype policy of the layers.
 
@@ -90,6 +94,7 @@ class Wav2Vec2Backbone(Backbone):
         pos_conv_groups=16,
         dropout=0.1,
         normalize_audio=True,
+        layer_norm_first=False,
         layer_norm_epsilon=1e-5,
         dtype=None,
         **kwargs,
@@ -104,6 +109,8 @@ class Wav2Vec2Backbone(Backbone):
             raise ValueError(f"`num_layers` must be >= 0; got {num_layers}.")
 
         # === Layers ===
+        # (read by `contextualize` while the functional model is built)
+        self.layer_norm_first = bool(layer_norm_first)
         self.waveform_normalization = (
             WaveformNormalization(dtype=dtype, name="waveform_normalization")
             if normalize_audio else None
@@ -133,7 +140,7 @@ class Wav2Vec2Backbone(Backbone):
                 dropout=dropout,
                 activation="gelu",
                 layer_norm_epsilon=layer_norm_epsilon,
-                normalize_first=False,
+                normalize_first=bool(layer_norm_first),
                 dtype=dtype,
                 name=f"transformer_layer_{i}",
             )
@@ -215,9 +222,12 @@ class Wav2Vec2Backbone(Backbone):
         """Relative positions, layer norm and the Transformer blocks on
         `(B, T', D)` frames, attending to real frames only."""
         x = self.pos_conv(hidden, frame_mask)
-        x = self.encoder_norm(x)
+        if not self.layer_norm_first:
+            x = self.encoder_norm(x)
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=frame_mask, training=training)
+        if self.layer_norm_first:
+            x = self.encoder_norm(x)
         return x
 
     # --- sizes ----------------------------------------------------------------
@@ -287,6 +297,7 @@ class Wav2Vec2Backbone(Backbone):
             "pos_conv_groups": self.pos_conv_groups,
             "dropout": self.dropout,
             "normalize_audio": self.normalize_audio,
+            "layer_norm_first": self.layer_norm_first,
             "layer_norm_epsilon": self.layer_norm_epsilon,
         })
         return config

@@ -207,6 +207,28 @@ def test_encode_averages_real_frames_only():
     np.testing.assert_allclose(pooled[1], frames[1, :12].mean(0), atol=1e-5)
 
 
+def test_layer_norm_first_normalises_after_pre_norm_blocks():
+    # fairseq's `layer_norm_first` (the paper's LARGE model): pre-norm blocks,
+    # the context network's layer norm after the last one instead of before
+    # the first.
+    backbone = tiny_backbone(layer_norm_first=True)
+    assert all(layer.normalize_first for layer in backbone.transformer_layers)
+    assert not any(layer.normalize_first
+                   for layer in tiny_backbone().transformer_layers)
+    inputs = fixed_inputs()
+    audio, mask = inputs["audio"], inputs["padding_mask"]
+    _, z, frame_mask = backbone.latent_frames(audio, mask)
+    x = backbone.pos_conv(backbone.project_features(z), frame_mask)
+    for layer in backbone.transformer_layers:
+        x = layer(x, padding_mask=frame_mask)
+    expected = keras.ops.convert_to_numpy(backbone.encoder_norm(x))
+    got = keras.ops.convert_to_numpy(
+        backbone({"audio": audio, "padding_mask": mask}))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    clone = Wav2Vec2Backbone.from_config(backbone.get_config())
+    assert clone.layer_norm_first and clone.get_config() == backbone.get_config()
+
+
 @pytest.mark.parametrize(
     "make,match",
     [
