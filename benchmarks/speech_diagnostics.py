@@ -22,7 +22,13 @@ The probes separate three questions:
   to win);
 - the paper's task (`fresh_paper`: quantised targets, spans of 10).
 
-It prints a Markdown table; `--json` also writes the figures.
+Before the probes it measures whether the targets can be predicted from
+their neighbours at all (`frame_locality`): the cosine between the centred
+latent frames `z` of adjacent frames against random pairs of frames of the
+same utterance, for the randomly initialised feature encoder and, for
+comparison, for the log magnitude spectrum of the same 25 ms windows.
+
+It prints Markdown tables; `--json` also writes the figures.
 """
 
 import argparse
@@ -53,7 +59,17 @@ PROBES = {
     "fresh_single_frames_prenorm": dict(
         fixed_batch=False, learning_rate=3e-4,
         config=dict(SINGLE_FRAMES, layer_norm_first=True)),
+    "fresh_single_frames_weight_norm": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(SINGLE_FRAMES, pos_conv_weight_norm=True)),
     "fresh_paper": dict(fixed_batch=False, learning_rate=3e-4, config={}),
+    # The control: masked frames are scored but left visible (not replaced
+    # by the mask embedding), with the feature encoder and the target
+    # projection frozen, so `z_t` itself is in the input.
+    "fresh_single_frames_visible": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(SINGLE_FRAMES, feature_penalty_weight=0.0),
+        frozen=("feature_encoder", "target_projection"), visible=True),
 }
 
 
@@ -72,6 +88,52 @@ def mean_pairwise_cosine(frames, mask, samples=300, seed=0):
     return float(similarity[upper].mean())
 
 
+def adjacent_and_random_cosine(frames, seed=0, pairs=200):
+    """`(adjacent, random)`: the mean cosine between consecutive rows of
+    `frames (T, D)` and between `pairs` random pairs of rows, after
+    subtracting the mean row."""
+    import numpy as np
+
+    frames = np.asarray(frames, "float64")
+    frames = frames - frames.mean(axis=0)
+    frames = frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-12)
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, len(frames), (2, pairs))
+    keep = i != j
+    adjacent = float((frames[:-1] * frames[1:]).sum(axis=1).mean())
+    random = float((frames[i[keep]] * frames[j[keep]]).sum(axis=1).mean())
+    return adjacent, random
+
+
+def frame_locality(corpus, utterances=8, seed=0):
+    """How much a frame looks like its neighbour, for the latent frames `z`
+    of a randomly initialised feature encoder and for the log magnitude
+    spectrum of the same windows (400 samples, hop 320)."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    from keras_ssl.speech import SpeechConfig, build_backbone
+
+    keras.utils.set_random_seed(seed)
+    encoder = build_backbone(SpeechConfig(seed=seed))
+    hop, window = encoder.frame_stride, encoder.receptive_field
+    rows = {"latent z, random-init encoder": [], "log magnitude spectrum": []}
+    for audio in corpus.pretrain.audio[:utterances]:
+        audio = np.asarray(audio, "float32")
+        _, z, _ = encoder.latent_frames(audio[None], np.ones((1, audio.size), bool))
+        rows["latent z, random-init encoder"].append(
+            adjacent_and_random_cosine(ops.convert_to_numpy(z)[0], seed))
+        count = (audio.size - window) // hop + 1
+        windows = np.stack([audio[k * hop:k * hop + window] for k in range(count)])
+        spectrum = np.abs(np.fft.rfft(windows * np.hanning(window), axis=1))
+        rows["log magnitude spectrum"].append(
+            adjacent_and_random_cosine(np.log(spectrum + 1e-3), seed))
+    return {name: {"adjacent": float(np.mean([a for a, _ in values])),
+                   "random_pair": float(np.mean([r for _, r in values]))}
+            for name, values in rows.items()}
+
+
 def run_probe(name, corpus, steps, seed=0, log_every=50):
     import keras
     from keras import ops
@@ -87,6 +149,13 @@ def run_probe(name, corpus, steps, seed=0, log_every=50):
     model = build_wav2vec2(config)
     if "contrastive_temperature" in probe:
         model.contrastive_temperature = float(probe["contrastive_temperature"])
+    for name_ in probe.get("frozen", ()):
+        layer = getattr(model, name_, None) or getattr(model.encoder, name_)
+        layer.trainable = False
+    if probe.get("visible"):
+        project = model.encoder.project_features
+        model.encoder.project_features = (
+            lambda z, mask=None, training=False: project(z, None, training))
     model.compile(optimizer=keras.optimizers.Adam(probe["learning_rate"]))
     batch = next(data)
     curve, start = [], time.perf_counter()
@@ -136,6 +205,11 @@ def main(argv=None):
     from keras_ssl.datasets import load_spoken_corpus
 
     corpus = load_spoken_corpus()
+    locality = frame_locality(corpus, seed=args.seed)
+    print("\n| frames (centred) | cosine to the next frame | cosine to a random frame |")
+    print("|---|---|---|")
+    for name, row in locality.items():
+        print(f"| {name} | {row['adjacent']:.3f} | {row['random_pair']:.3f} |")
     results = [run_probe(name, corpus, args.steps, args.seed) for name in names]
     print(f"\nwav2vec 2.0 probes, backend {keras.backend.backend()}, "
           f"{args.steps} Adam steps of 8 utterances, seed {args.seed} "
@@ -150,8 +224,8 @@ def main(argv=None):
               f"{r['context_cosine']:.3f} | {r['seconds']:.0f} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return results
+            json.dump({"locality": locality, "probes": results}, f, indent=2)
+    return {"locality": locality, "probes": results}
 
 
 if __name__ == "__main__":

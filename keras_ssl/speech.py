@@ -35,6 +35,7 @@ class SpeechConfig:
     intermediate_dim: int = 192
     pos_conv_kernel: int = 32
     pos_conv_groups: int = 4
+    pos_conv_weight_norm: bool = False
     dropout: float = 0.0
     layer_norm_first: bool = False
     # Pre-training.
@@ -101,6 +102,7 @@ def build_backbone(config):
         intermediate_dim=config.intermediate_dim,
         pos_conv_kernel=config.pos_conv_kernel,
         pos_conv_groups=config.pos_conv_groups,
+        pos_conv_weight_norm=config.pos_conv_weight_norm,
         dropout=config.dropout,
         layer_norm_first=config.layer_norm_first,
     )

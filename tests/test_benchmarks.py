@@ -105,8 +105,17 @@ def test_speech_diagnostics_cosine_and_one_probe(tiny_spoken_corpus):
         frames, np.array([[True, True, True]])) == pytest.approx(1 / 3)
     assert speech_diagnostics.mean_pairwise_cosine(
         frames, np.array([[True, True, False]])) == pytest.approx(1.0)
+    # A slowly turning vector: neighbours alike, random pairs much less so.
+    angles = np.linspace(0, 3 * np.pi, 60)
+    smooth = np.stack([np.cos(angles), np.sin(angles), np.cos(2 * angles)], 1)
+    adjacent, random = speech_diagnostics.adjacent_and_random_cosine(smooth)
+    assert adjacent > 0.9 and random < 0.5
     if BACKEND != "torch":
         return  # the probe's training code is the harness-tested Wav2Vec2
+    locality = speech_diagnostics.frame_locality(tiny_spoken_corpus, utterances=2)
+    assert set(locality) == {"latent z, random-init encoder", "log magnitude spectrum"}
+    spectrum = locality["log magnitude spectrum"]
+    assert spectrum["adjacent"] > spectrum["random_pair"] + 0.2
     result = speech_diagnostics.run_probe(
         "one_batch_lr3e-4", tiny_spoken_corpus, steps=2, log_every=1)
     assert result["steps"] == 2 and len(result["curve"]) == 2

@@ -59,6 +59,9 @@ class Wav2Vec2Backbone(Backbone):
         intermediate_dim: the blocks' MLP width (BASE: 3072).
         pos_conv_kernel: the positional convolution's kernel (paper: 128).
         pos_conv_groups: its groups (paper: 16).
+        pos_conv_weight_norm: weight-normalise the positional convolution's
+            kernel, one gain per kernel offset (fairseq's
+            `weight_norm(dim=2)`); `False` keeps a plain kernel.
         dropout: dropout in the Transformer blocks and on the projected
             features (BASE: 0.1).
         normalize_audio: standardise each utterance over its real samples.
@@ -92,6 +95,7 @@ class Wav2Vec2Backbone(Backbone):
         intermediate_dim=3072,
         pos_conv_kernel=128,
         pos_conv_groups=16,
+        pos_conv_weight_norm=False,
         dropout=0.1,
         normalize_audio=True,
         layer_norm_first=False,
@@ -130,7 +134,8 @@ class Wav2Vec2Backbone(Backbone):
         self.feature_dropout = keras.layers.Dropout(
             dropout, dtype=dtype, name="feature_dropout")
         self.pos_conv = PositionalConvEmbedding(
-            pos_conv_kernel, pos_conv_groups, dtype=dtype, name="pos_conv")
+            pos_conv_kernel, pos_conv_groups, weight_norm=pos_conv_weight_norm,
+            dtype=dtype, name="pos_conv")
         self.encoder_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm")
         self.transformer_layers = [
@@ -180,6 +185,7 @@ class Wav2Vec2Backbone(Backbone):
         self.intermediate_dim = int(intermediate_dim)
         self.pos_conv_kernel = int(pos_conv_kernel)
         self.pos_conv_groups = int(pos_conv_groups)
+        self.pos_conv_weight_norm = bool(pos_conv_weight_norm)
         self.dropout = float(dropout)
         self.normalize_audio = bool(normalize_audio)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
@@ -295,6 +301,7 @@ class Wav2Vec2Backbone(Backbone):
             "intermediate_dim": self.intermediate_dim,
             "pos_conv_kernel": self.pos_conv_kernel,
             "pos_conv_groups": self.pos_conv_groups,
+            "pos_conv_weight_norm": self.pos_conv_weight_norm,
             "dropout": self.dropout,
             "normalize_audio": self.normalize_audio,
             "layer_norm_first": self.layer_norm_first,

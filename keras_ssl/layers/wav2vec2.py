@@ -172,16 +172,24 @@ class PositionalConvEmbedding(keras.layers.Layer):
     positional embedding": kernel 128, 16 groups in the paper, "same"
     padding (fairseq drops the extra frame an even kernel makes; Keras'
     "same" padding keeps the length). Padded frames are zeroed first, so
-    they do not leak into the real ones. fairseq also weight-normalises the
-    kernel; this layer does not.
+    they do not leak into the real ones.
+
+    With `weight_norm=True` the kernel is weight-normalised as in fairseq
+    (`weight_norm(conv, dim=2)`): `kernel = g · v / ‖v‖`, with one gain `g`
+    per kernel offset and the norm taken over the channels of that offset.
+    `g` starts at `‖v‖`, so the layer computes the same function at init;
+    what changes is the training: one scalar per offset can make the
+    context network read a particular neighbouring frame. Without it the
+    kernel is a plain `Conv1D` kernel.
 
     Inputs: `(B, T, D)` frames and an optional `(B, T)` bool mask.
     """
 
-    def __init__(self, kernel_size=128, groups=16, **kwargs):
+    def __init__(self, kernel_size=128, groups=16, weight_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.kernel_size = int(kernel_size)
         self.groups = int(groups)
+        self.weight_norm = bool(weight_norm)
 
     def build(self, input_shape):
         dim = int(input_shape[-1])
@@ -192,25 +200,58 @@ class PositionalConvEmbedding(keras.layers.Layer):
             )
         # fairseq: normal init with std sqrt(4 / (k · D)).
         std = math.sqrt(4.0 / (self.kernel_size * dim))
-        self.conv = keras.layers.Conv1D(
-            dim, self.kernel_size, padding="same", groups=self.groups,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=std),
-            dtype=self.dtype_policy, name="conv",
+        initializer = keras.initializers.RandomNormal(stddev=std)
+        if not self.weight_norm:
+            self.conv = keras.layers.Conv1D(
+                dim, self.kernel_size, padding="same", groups=self.groups,
+                kernel_initializer=initializer, dtype=self.dtype_policy,
+                name="conv",
+            )
+            self.conv.build(input_shape)
+            self.built = True
+            return
+        self.kernel_direction = self.add_weight(
+            shape=(self.kernel_size, dim // self.groups, dim),
+            initializer=initializer, name="kernel_direction",
         )
-        self.conv.build(input_shape)
+        self.kernel_gain = self.add_weight(
+            shape=(self.kernel_size, 1, 1), initializer="ones",
+            name="kernel_gain",
+        )
+        self.kernel_gain.assign(self._offset_norms())
+        self.bias = self.add_weight(shape=(dim,), initializer="zeros", name="bias")
         self.built = True
+
+    def _offset_norms(self):
+        v = ops.cast(self.kernel_direction, "float32")
+        return ops.sqrt(ops.sum(ops.square(v), axis=(1, 2), keepdims=True))
+
+    def kernel(self):
+        """The convolution kernel `(kernel_size, D / groups, D)`."""
+        if not self.weight_norm:
+            return self.conv.kernel
+        v = ops.cast(self.kernel_direction, "float32")
+        scale = ops.cast(self.kernel_gain, "float32") / ops.maximum(
+            self._offset_norms(), 1e-12)
+        return v * scale
 
     def call(self, x, mask=None):
         if mask is not None:
             x = x * ops.cast(mask, x.dtype)[:, :, None]
-        return x + keras.activations.gelu(self.conv(x), approximate=False)
+        if not self.weight_norm:
+            return x + keras.activations.gelu(self.conv(x), approximate=False)
+        kernel = ops.cast(self.kernel(), x.dtype)
+        y = ops.conv(x, kernel, strides=1, padding="same") + ops.cast(
+            self.bias, x.dtype)
+        return x + keras.activations.gelu(y, approximate=False)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update({"kernel_size": self.kernel_size, "groups": self.groups})
+        config.update({"kernel_size": self.kernel_size, "groups": self.groups,
+                       "weight_norm": self.weight_norm})
         return config
 
 

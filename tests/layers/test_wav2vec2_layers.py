@@ -1,0 +1,62 @@
+"""wav2vec 2.0's positional convolution, plain and weight-normalised, against
+a NumPy reference."""
+
+import keras
+import numpy as np
+import pytest
+from scipy.special import erf
+
+from keras_ssl.layers.wav2vec2 import PositionalConvEmbedding
+
+
+def _reference(x, mask, kernel, bias, groups):
+    """`x + gelu(grouped "same" conv(x · mask))` in NumPy (odd kernels)."""
+    x = x * mask[:, :, None]
+    k, per_group, dim = kernel.shape
+    pad = k // 2
+    padded = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
+    out = np.zeros_like(x)
+    step = dim // groups
+    for g in range(groups):
+        inputs = padded[:, :, g * per_group:(g + 1) * per_group]
+        for t in range(x.shape[1]):
+            window = inputs[:, t:t + k, :]  # (B, k, per_group)
+            out[:, t, g * step:(g + 1) * step] = np.einsum(
+                "bki,kio->bo", window, kernel[:, :, g * step:(g + 1) * step])
+    y = out + bias
+    return x + 0.5 * y * (1.0 + erf(y / np.sqrt(2.0)))
+
+
+@pytest.mark.parametrize("weight_norm", [False, True])
+def test_positional_conv_matches_a_grouped_numpy_convolution(weight_norm):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 8)).astype("float32")
+    mask = np.ones((2, 9), bool)
+    mask[1, 6:] = False
+    layer = PositionalConvEmbedding(5, groups=2, weight_norm=weight_norm)
+    got = keras.ops.convert_to_numpy(layer(x, mask))
+    kernel = keras.ops.convert_to_numpy(layer.kernel())
+    bias = np.zeros(8, "float32") if not weight_norm else (
+        keras.ops.convert_to_numpy(layer.bias))
+    if weight_norm:
+        # g starts at the norm of each offset's slice: kernel == direction.
+        np.testing.assert_allclose(
+            kernel, keras.ops.convert_to_numpy(layer.kernel_direction), rtol=1e-5)
+        layer.kernel_gain.assign(np.linspace(0.5, 2.0, 5).reshape(5, 1, 1))
+        got = keras.ops.convert_to_numpy(layer(x, mask))
+        kernel = keras.ops.convert_to_numpy(layer.kernel())
+        norms = np.sqrt((kernel ** 2).sum(axis=(1, 2)))
+        np.testing.assert_allclose(norms, np.linspace(0.5, 2.0, 5), rtol=1e-5)
+    np.testing.assert_allclose(got, _reference(x, mask, kernel, bias, 2),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_weight_norm_round_trips_through_config():
+    layer = PositionalConvEmbedding(4, groups=2, weight_norm=True)
+    layer.build((None, None, 8))
+    clone = PositionalConvEmbedding.from_config(layer.get_config())
+    assert clone.weight_norm and clone.kernel_size == 4 and clone.groups == 2
+    clone.build((None, None, 8))
+    assert [w.shape for w in clone.weights] == [w.shape for w in layer.weights]
+    with pytest.raises(ValueError, match="divisible"):
+        PositionalConvEmbedding(4, groups=3, weight_norm=True).build((None, None, 8))
