@@ -8,7 +8,8 @@ appendix B): a feature encoder of 7 convolutions of 512 channels (kernels
 10, 3, 3, 3, 3, 2, 2; strides 5, 2, 2, 2, 2, 2, 2; group norm after the
 first), 12 Transformer blocks of width 768, inner 3,072 (the paper's text
 says 8 attention heads; the released model and fairseq's config have 12,
-which we follow), a positional convolution of kernel 128 in 16 groups,
+which we follow), a positional convolution of kernel 128 in 16 groups
+(weight-normalised per kernel offset, as fairseq's),
 dropout 0.1; quantizer G = 2 codebooks of V = 320 entries of 128 (d = 256),
 final dimension 256; masking p = 0.065, M = 10; K = 100 distractors, κ =
 0.1; diversity weight α = 0.1; feature penalty; feature-encoder gradient
@@ -44,7 +45,7 @@ def paper():
     return SpeechConfig(
         conv_channels=512, feature_norm="group", hidden_dim=768, num_layers=12,
         num_heads=12, intermediate_dim=3072, pos_conv_kernel=128,
-        pos_conv_groups=16, dropout=0.1,
+        pos_conv_groups=16, pos_conv_weight_norm=True, dropout=0.1,
         steps=400_000, steps_per_epoch=1_000, batch_size=64,
         learning_rate=5e-4, weight_decay=0.01, warmup_fraction=0.08,
         num_codebooks=2, codebook_size=320, codevector_dim=256, final_dim=256,

@@ -45,7 +45,9 @@ class SpeechConfig:
     # Utterances are padded to multiples of this many seconds: one batch
     # shape (and, under jit, one compilation) per bucket.
     bucket_seconds: float = 0.5
-    learning_rate: float = 1e-3
+    # At 1e-3 the model cannot even fit one repeated batch; at 3e-4 it does
+    # (benchmarks/speech_diagnostics.py, probes one_batch_*).
+    learning_rate: float = 3e-4
     weight_decay: float = 0.01
     warmup_fraction: float = 0.08
     num_codebooks: int = 2

@@ -59,6 +59,7 @@ def test_wav2vec2_has_an_embedded_and_the_base_recipe():
     base = recipes["paper"]()
     assert (base.conv_channels, base.feature_norm, base.hidden_dim, base.num_layers,
             base.intermediate_dim, base.pos_conv_kernel) == (512, "group", 768, 12, 3072, 128)
+    assert base.pos_conv_weight_norm and not base.layer_norm_first
     assert (base.codebook_size, base.mask_prob, base.mask_length, base.num_negatives,
             base.steps) == (320, 0.065, 10, 100, 400_000)
     np.testing.assert_allclose(2.0 * base.gumbel_decay ** (0.7 * base.steps), 0.5)
@@ -68,3 +69,4 @@ def test_wav2vec2_has_an_embedded_and_the_base_recipe():
                                 pos_conv_groups=2)
     model = speech.build_wav2vec2(small)
     assert model.quantizer.num_codes == 640 and model.final_dim == 256
+    assert model.encoder.pos_conv.weight_norm

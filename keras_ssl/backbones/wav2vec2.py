@@ -266,8 +266,11 @@ class Wav2Vec2Backbone(Backbone):
     @classmethod
     def base(cls, **overrides):
         """The paper's BASE model (95 M parameters): 512-channel CNN, 12
-        blocks of width 768, 12 heads, MLP 3072, group norm."""
-        return cls(**overrides)
+        blocks of width 768, 12 heads, MLP 3072, group norm, and the
+        released code's weight-normalised positional convolution."""
+        kwargs = dict(pos_conv_weight_norm=True)
+        kwargs.update(overrides)
+        return cls(**kwargs)
 
     @classmethod
     def small(cls, **overrides):
