@@ -63,6 +63,14 @@ PROBES = {
         fixed_batch=False, learning_rate=3e-4,
         config=dict(SINGLE_FRAMES, pos_conv_weight_norm=True)),
     "fresh_paper": dict(fixed_batch=False, learning_rate=3e-4, config={}),
+    # BASE's feature normalisation: a group norm (one group per channel,
+    # over time) after the first convolution only, instead of a layer norm
+    # in every block.
+    "fresh_single_frames_group_norm": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(SINGLE_FRAMES, feature_norm="group")),
+    "fresh_paper_group_norm": dict(fixed_batch=False, learning_rate=3e-4,
+                                   config=dict(feature_norm="group")),
     # The control: masked frames are scored but left visible (not replaced
     # by the mask embedding), with the feature encoder and the target
     # projection frozen, so `z_t` itself is in the input.
@@ -107,23 +115,32 @@ def adjacent_and_random_cosine(frames, seed=0, pairs=200):
 
 def frame_locality(corpus, utterances=8, seed=0):
     """How much a frame looks like its neighbour, for the latent frames `z`
-    of a randomly initialised feature encoder and for the log magnitude
-    spectrum of the same windows (400 samples, hop 320)."""
+    of randomly initialised feature encoders (the small recipe's layer norm
+    in every block, and BASE's group norm after the first convolution) and
+    for the log magnitude spectrum of the same windows (400 samples, hop
+    320)."""
     import keras
     import numpy as np
     from keras import ops
 
     from keras_ssl.speech import SpeechConfig, build_backbone
 
-    keras.utils.set_random_seed(seed)
-    encoder = build_backbone(SpeechConfig(seed=seed))
+    encoders = {}
+    for norm in ("layer", "group"):
+        keras.utils.set_random_seed(seed)
+        encoders[f"latent z, random-init encoder, feature_norm={norm!r}"] = (
+            build_backbone(SpeechConfig(seed=seed, feature_norm=norm)))
+    encoder = next(iter(encoders.values()))
     hop, window = encoder.frame_stride, encoder.receptive_field
-    rows = {"latent z, random-init encoder": [], "log magnitude spectrum": []}
+    rows = {name: [] for name in encoders}
+    rows["log magnitude spectrum"] = []
     for audio in corpus.pretrain.audio[:utterances]:
         audio = np.asarray(audio, "float32")
-        _, z, _ = encoder.latent_frames(audio[None], np.ones((1, audio.size), bool))
-        rows["latent z, random-init encoder"].append(
-            adjacent_and_random_cosine(ops.convert_to_numpy(z)[0], seed))
+        for name, encoder in encoders.items():
+            _, z, _ = encoder.latent_frames(
+                audio[None], np.ones((1, audio.size), bool))
+            rows[name].append(
+                adjacent_and_random_cosine(ops.convert_to_numpy(z)[0], seed))
         count = (audio.size - window) // hop + 1
         windows = np.stack([audio[k * hop:k * hop + window] for k in range(count)])
         spectrum = np.abs(np.fft.rfft(windows * np.hanning(window), axis=1))

@@ -113,7 +113,11 @@ def test_speech_diagnostics_cosine_and_one_probe(tiny_spoken_corpus):
     if BACKEND != "torch":
         return  # the probe's training code is the harness-tested Wav2Vec2
     locality = speech_diagnostics.frame_locality(tiny_spoken_corpus, utterances=2)
-    assert set(locality) == {"latent z, random-init encoder", "log magnitude spectrum"}
+    assert set(locality) == {
+        "latent z, random-init encoder, feature_norm='layer'",
+        "latent z, random-init encoder, feature_norm='group'",
+        "log magnitude spectrum",
+    }
     spectrum = locality["log magnitude spectrum"]
     assert spectrum["adjacent"] > spectrum["random_pair"] + 0.2
     result = speech_diagnostics.run_probe(

@@ -60,3 +60,24 @@ def test_weight_norm_round_trips_through_config():
     assert [w.shape for w in clone.weights] == [w.shape for w in layer.weights]
     with pytest.raises(ValueError, match="divisible"):
         PositionalConvEmbedding(4, groups=3, weight_norm=True).build((None, None, 8))
+
+
+def test_a_weight_normed_backbone_saves_and_loads(tmp_path):
+    from keras_ssl.backbones import Wav2Vec2Backbone
+
+    backbone = Wav2Vec2Backbone.small(
+        conv_channels=(8,) * 7, hidden_dim=8, num_layers=1, num_heads=2,
+        intermediate_dim=16, pos_conv_kernel=4, pos_conv_groups=2,
+        pos_conv_weight_norm=True)
+    backbone.pos_conv.kernel_gain.assign(np.full((4, 1, 1), 0.3, "float32"))
+    audio = np.random.default_rng(1).normal(size=(2, 4000)).astype("float32")
+    inputs = {"audio": audio, "padding_mask": np.ones_like(audio, bool)}
+    expected = keras.ops.convert_to_numpy(backbone(inputs))
+    path = str(tmp_path / "backbone.keras")
+    backbone.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.pos_conv.weight_norm
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.pos_conv.kernel_gain), 0.3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected,
+                               atol=1e-5)
