@@ -71,6 +71,9 @@ PROBES = {
         config=dict(SINGLE_FRAMES, feature_norm="group")),
     "fresh_paper_group_norm": dict(fixed_batch=False, learning_rate=3e-4,
                                    config=dict(feature_norm="group")),
+    "fresh_spans_group_norm": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(quantize_targets=False, feature_norm="group")),
     # The control: masked frames are scored but left visible (not replaced
     # by the mask embedding), with the feature encoder and the target
     # projection frozen, so `z_t` itself is in the input.
