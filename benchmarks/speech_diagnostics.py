@@ -84,14 +84,21 @@ PROBES = {
 }
 
 
+def _unit_rows(frames):
+    """`frames (N, D)` as float64 rows of unit length."""
+    import numpy as np
+
+    frames = np.asarray(frames, "float64")
+    return frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-12)
+
+
 def mean_pairwise_cosine(frames, mask, samples=300, seed=0):
     """The mean cosine similarity between `samples` random real frames of
     `frames (B, T, D)` (`mask (B, T)` marks the real ones), pairs of distinct
     frames only."""
     import numpy as np
 
-    frames = np.asarray(frames, "float64")[np.asarray(mask, bool)]
-    frames = frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-12)
+    frames = _unit_rows(np.asarray(frames)[np.asarray(mask, bool)])
     rng = np.random.default_rng(seed)
     picked = frames[rng.choice(len(frames), min(samples, len(frames)), replace=False)]
     similarity = picked @ picked.T
@@ -106,8 +113,7 @@ def adjacent_and_random_cosine(frames, seed=0, pairs=200):
     import numpy as np
 
     frames = np.asarray(frames, "float64")
-    frames = frames - frames.mean(axis=0)
-    frames = frames / np.maximum(np.linalg.norm(frames, axis=1, keepdims=True), 1e-12)
+    frames = _unit_rows(frames - frames.mean(axis=0))
     rng = np.random.default_rng(seed)
     i, j = rng.integers(0, len(frames), (2, pairs))
     keep = i != j
@@ -133,8 +139,8 @@ def frame_locality(corpus, utterances=8, seed=0):
         keras.utils.set_random_seed(seed)
         encoders[f"latent z, random-init encoder, feature_norm={norm!r}"] = (
             build_backbone(SpeechConfig(seed=seed, feature_norm=norm)))
-    encoder = next(iter(encoders.values()))
-    hop, window = encoder.frame_stride, encoder.receptive_field
+    first = next(iter(encoders.values()))  # both share the convolutions
+    hop, window = first.frame_stride, first.receptive_field
     rows = {name: [] for name in encoders}
     rows["log magnitude spectrum"] = []
     for audio in corpus.pretrain.audio[:utterances]:

@@ -238,11 +238,12 @@ class PositionalConvEmbedding(keras.layers.Layer):
     def call(self, x, mask=None):
         if mask is not None:
             x = x * ops.cast(mask, x.dtype)[:, :, None]
-        if not self.weight_norm:
-            return x + keras.activations.gelu(self.conv(x), approximate=False)
-        kernel = ops.cast(self.kernel(), x.dtype)
-        y = ops.conv(x, kernel, strides=1, padding="same") + ops.cast(
-            self.bias, x.dtype)
+        if self.weight_norm:
+            kernel = ops.cast(self.kernel(), x.dtype)
+            y = ops.conv(x, kernel, strides=1, padding="same") + ops.cast(
+                self.bias, x.dtype)
+        else:
+            y = self.conv(x)
         return x + keras.activations.gelu(y, approximate=False)
 
     def compute_output_shape(self, input_shape):
