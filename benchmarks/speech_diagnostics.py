@@ -20,7 +20,11 @@ The probes separate three questions:
   (`fresh_single_frames*`: fresh batches, 30% of single frames masked, the
   neighbouring frames visible, continuous targets, so nothing can collapse
   to win);
-- the paper's task (`fresh_paper`: quantised targets, spans of 10).
+- the paper's task (`fresh_paper`: quantised targets, spans of 10);
+- what the small recipe's curriculum stage trains first
+  (`fresh_spans3_group_norm`: continuous targets, spans of 3, BASE's group
+  norm), and its neighbours (quantised targets, full feature-encoder
+  gradient).
 
 Before the probes it measures whether the targets can be predicted from
 their neighbours at all (`frame_locality`): the cosine between the centred
@@ -74,6 +78,23 @@ PROBES = {
     "fresh_spans_group_norm": dict(
         fixed_batch=False, learning_rate=3e-4,
         config=dict(quantize_targets=False, feature_norm="group")),
+    # Between single frames and the paper's spans: shorter spans, full
+    # gradient into the feature encoder, quantised single-frame targets.
+    "fresh_spans3_group_norm": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(quantize_targets=False, feature_norm="group",
+                    mask_length=3, mask_prob=0.15)),
+    "fresh_spans3_group_norm_quantized": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(feature_norm="group", mask_length=3, mask_prob=0.15)),
+    "fresh_single_frames_group_norm_grad1": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(SINGLE_FRAMES, feature_norm="group",
+                    feature_grad_mult=1.0)),
+    "fresh_single_frames_group_norm_quantized": dict(
+        fixed_batch=False, learning_rate=3e-4,
+        config=dict(SINGLE_FRAMES, feature_norm="group",
+                    quantize_targets=True)),
     # The control: masked frames are scored but left visible (not replaced
     # by the mask embedding), with the feature encoder and the target
     # projection frozen, so `z_t` itself is in the input.

@@ -2,13 +2,15 @@
 character error rate of CTC fine-tuning from a few minutes of labels?
 
     KERAS_BACKEND=torch python benchmarks/speech_quality.py \\
-        [--steps 2000] [--finetune-steps 1500] [--labelled-minutes 10] \\
+        [--steps 1500] [--finetune-steps 4000] [--labelled-minutes 10] \\
         [--json PATH] [--save-encoder DIR]
 
 1. Pre-trains `keras_ssl.models.Wav2Vec2` (the small backbone of
    `keras_ssl.speech.SpeechConfig`) on the corpus' unlabelled pool (60
    minutes of eSpeak NG speech of the language reference, 12 voice
-   variants, rooms and noise) for `--steps` optimizer steps of 8 utterances.
+   variants, rooms and noise): the recipe's curriculum stage
+   (`curriculum_steps`, default 1,500), then `--steps` optimizer steps of
+   the paper's objective, batches of 8 utterances.
 2. Fine-tunes with CTC on the labelled subset (`--labelled-minutes`, other
    sentences, same voices) for `--finetune-steps` steps, twice: from the
    pre-trained encoder and from the same architecture at random init, with
@@ -33,8 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--finetune-steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--finetune-steps", type=int, default=4000)
     parser.add_argument("--labelled-minutes", type=float, default=10.0)
     parser.add_argument("--pretrain-minutes", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -92,7 +94,8 @@ def main(argv=None):
         }
 
     objective = report["pretrain_objective"]
-    print(f"\nwav2vec 2.0 pre-training: {args.steps} steps of 8 utterances on "
+    print(f"\nwav2vec 2.0 pre-training: {config.curriculum_steps} curriculum + "
+          f"{args.steps} steps of 8 utterances on "
           f"{corpus.pretrain.minutes:.1f} min of unlabelled speech, "
           f"{pretrained.seconds / 60:.1f} min; held-out contrastive accuracy "
           f"{objective.get('accuracy', float('nan')):.3f}, code perplexity "

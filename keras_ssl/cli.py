@@ -99,7 +99,10 @@ def _parser():
                    help="with --text tfds:NAME: the feature holding the text")
     p.add_argument("--steps", type=int, default=None,
                    help="language methods (default 2500) and wav2vec2 "
-                   "(default 2000): optimizer steps")
+                   "(default 1500, after the curriculum): optimizer steps")
+    p.add_argument("--curriculum-steps", type=int, default=None,
+                   help="wav2vec2: steps of the opening curriculum (continuous "
+                   "targets, spans of 3; default 1500, 0 to skip)")
     p.add_argument("--audio", default=None, metavar="folder:PATH",
                    help="wav2vec2: a folder of 16-bit .wav files (default: the "
                    "embedded spoken corpus, eSpeak NG speech of the language "
@@ -155,7 +158,7 @@ def _parser():
                    "out for the test)")
     f.add_argument("--labelled-minutes", type=float, default=10.0)
     f.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (default 1500)")
+                   help="optimizer steps (default 4000)")
     f.add_argument("--learning-rate", type=float, default=None)
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--out", default=None, help="default runs/ctc-speech")
@@ -696,6 +699,7 @@ def _pretrain_wav2vec2(args):
     from keras_ssl import speech
 
     overrides = {"steps": args.steps, "batch_size": args.batch_size,
+                 "curriculum_steps": args.curriculum_steps,
                  "learning_rate": args.learning_rate, "seed": args.seed}
     try:
         config = speech.SpeechConfig(
@@ -711,8 +715,9 @@ def _pretrain_wav2vec2(args):
     print(
         f"keras-ssl: wav2vec2 on {where} ({corpus.pretrain.minutes:.1f} min, "
         f"{len(corpus.pretrain)} utterances), {config.num_layers} layers × "
-        f"{config.hidden_dim}, {config.steps} steps of {config.batch_size} "
-        f"utterances, backend {keras.backend.backend()}"
+        f"{config.hidden_dim}, {config.curriculum_steps} curriculum + "
+        f"{config.steps} steps of {config.batch_size} utterances, backend "
+        f"{keras.backend.backend()}"
     )
     start = time.perf_counter()
     try:

@@ -202,7 +202,7 @@ class Wav2Vec2Backbone(Backbone):
         x = audio
         if self.waveform_normalization is not None:
             x = self.waveform_normalization(x, padding_mask)
-        raw = self.feature_encoder(x)
+        raw = self.feature_encoder(x, padding_mask=padding_mask)
         if gradient_scale != 1.0:
             raw = gradient_scale * raw + (1.0 - gradient_scale) * (
                 keras.ops.stop_gradient(raw))

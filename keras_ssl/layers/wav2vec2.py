@@ -70,11 +70,14 @@ class ConvFeatureEncoder(keras.layers.Layer):
     Each block is a `Conv1D` without bias (unpadded, "valid"), a norm and a
     GELU. `norm="group"` is the BASE model's: a group norm with one group per
     channel (a per-channel normalisation over time) after the first block
-    only; `norm="layer"` normalises every block's output over its channels at
-    each frame (the LARGE models' "layer_norm" mode), which padding cannot
-    disturb.
+    only, whose statistics are taken over the real frames of each utterance
+    when a `padding_mask` is given (zero padding would otherwise shrink the
+    mean and variance by the padded fraction); `norm="layer"` normalises every
+    block's output over its channels at each frame (the LARGE models'
+    "layer_norm" mode), which padding cannot disturb.
 
-    Input: `(B, L)` waveform. Output: `(B, T', channels[-1])` latent frames.
+    Input: `(B, L)` waveform and optionally its `(B, L)` bool `padding_mask`.
+    Output: `(B, T', channels[-1])` latent frames.
 
     Args:
         channels: output channels per block (paper: 512 each).
@@ -137,14 +140,31 @@ class ConvFeatureEncoder(keras.layers.Layer):
                 norm.build(shape)
         self.built = True
 
-    def call(self, audio):
+    def call(self, audio, padding_mask=None):
         x = ops.expand_dims(audio, -1)
         for conv, norm in zip(self.convs, self.norms):
             x = conv(x)
-            if norm is not None:
+            if norm is not None and self.norm == "group" and (
+                    padding_mask is not None):
+                x = self._masked_group_norm(x, norm, padding_mask)
+            elif norm is not None:
                 x = norm(x)
             x = keras.activations.gelu(x, approximate=False)
         return x
+
+    def _masked_group_norm(self, x, norm, padding_mask):
+        """The first block's per-channel norm over the real frames only."""
+        mask = frames_padding_mask(padding_mask, ops.shape(x)[1],
+                                   self.kernel_sizes[:1], self.strides[:1])
+        mask = ops.cast(mask, "float32")[:, :, None]
+        count = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+        x32 = ops.cast(x, "float32")
+        mean = ops.sum(x32 * mask, axis=1, keepdims=True) / count
+        var = ops.sum(ops.square(x32 - mean) * mask, axis=1,
+                      keepdims=True) / count
+        y = (x32 - mean) * ops.rsqrt(var + norm.epsilon)
+        y = y * ops.cast(norm.gamma, "float32") + ops.cast(norm.beta, "float32")
+        return ops.cast(y, x.dtype)
 
     def compute_output_shape(self, input_shape):
         length = input_shape[1]

@@ -81,3 +81,26 @@ def test_a_weight_normed_backbone_saves_and_loads(tmp_path):
         keras.ops.convert_to_numpy(loaded.pos_conv.kernel_gain), 0.3)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected,
                                atol=1e-5)
+
+
+def test_group_norm_ignores_the_padding_of_a_bucketed_batch():
+    """BASE's per-channel group norm takes its statistics over the real
+    frames: an utterance padded with zeros gives the same real frames as
+    the utterance alone (without the mask the padding shifts them)."""
+    from keras_ssl.layers.wav2vec2 import ConvFeatureEncoder
+
+    encoder = ConvFeatureEncoder((8,) * 3, (10, 3, 3), (5, 2, 2), norm="group")
+    audio = np.random.default_rng(0).normal(size=(1, 500)).astype("float32")
+    alone = keras.ops.convert_to_numpy(encoder(audio))
+    padded = np.concatenate([audio, np.zeros((1, 300), "float32")], axis=1)
+    mask = np.arange(800)[None, :] < 500
+    frames = alone.shape[1]
+    masked = keras.ops.convert_to_numpy(encoder(padded, padding_mask=mask))
+    np.testing.assert_allclose(masked[:, :frames], alone, atol=1e-4)
+    unmasked = keras.ops.convert_to_numpy(encoder(padded))
+    assert np.abs(unmasked[:, :frames] - alone).max() > 0.1
+    # With nothing padded the mask changes nothing.
+    full = np.ones((1, 500), bool)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(encoder(audio, padding_mask=full)), alone,
+        atol=1e-4)

@@ -230,11 +230,13 @@ def test_layer_norm_first_normalises_after_pre_norm_blocks():
 
 
 def test_fairseq_options_train_jit_compiled(pretrain_data):
-    # Pre-norm blocks and the weight-normalised positional convolution, in
-    # the compiled training step of every backend: the per-offset gains move.
+    # Pre-norm blocks, the weight-normalised positional convolution and
+    # BASE's group norm over the real frames of padded batches, in the
+    # compiled training step of every backend: the per-offset gains move.
     keras.utils.set_random_seed(0)
     model = tiny_model(tiny_backbone(layer_norm_first=True,
-                                     pos_conv_weight_norm=True))
+                                     pos_conv_weight_norm=True,
+                                     feature_norm="group"))
     gain = keras.ops.convert_to_numpy(model.encoder.pos_conv.kernel_gain).copy()
     model.compile(optimizer=keras.optimizers.AdamW(3e-3), jit_compile=JIT_COMPILE)
     history = model.fit(pretrain_data, steps_per_epoch=2, epochs=1, verbose=0)

@@ -1,0 +1,47 @@
+"""The small speech recipe's curriculum: its config, and pre-training that
+continues from a given backbone."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ssl import speech
+
+
+def test_the_curriculum_stage_has_continuous_targets_and_short_spans():
+    config = speech.SpeechConfig(curriculum_steps=7, steps=11)
+    first = speech.curriculum_config(config)
+    assert (first.steps, first.curriculum_steps, first.quantize_targets) == (7, 0, False)
+    assert (first.mask_length, first.mask_prob) == (3, 0.15)
+    # Everything else, the backbone included, is the main stage's.
+    same = {f.name for f in dataclasses.fields(config)} - {
+        "steps", "curriculum_steps", "quantize_targets", "mask_length", "mask_prob"}
+    assert all(getattr(first, n) == getattr(config, n) for n in same)
+    assert config.feature_norm == "group"
+    with pytest.raises(ValueError, match="curriculum_steps"):
+        speech.SpeechConfig(curriculum_steps=-1)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason=(
+    "the speech recipe runs on torch by default; the models' own tests cover "
+    "the jit backends"))
+def test_pretraining_continues_from_the_given_backbone(tiny_spoken_corpus):
+    config = speech.SpeechConfig(
+        conv_channels=16, hidden_dim=32, num_layers=1, num_heads=2,
+        intermediate_dim=64, pos_conv_kernel=8, pos_conv_groups=2,
+        codebook_size=8, codevector_dim=16, final_dim=16, num_negatives=5,
+        curriculum_steps=2, steps=2)
+    encoder = speech.build_backbone(config)
+    before = [np.array(w) for w in encoder.get_weights()]
+    result = speech.pretrain_wav2vec2(tiny_spoken_corpus, config, verbose=0,
+                                      encoder=encoder)
+    assert result.model.encoder is encoder
+    assert result.model.quantize_targets  # the main stage: the paper's objective
+    moved = [not np.allclose(a, b) for a, b in zip(before, encoder.get_weights())]
+    assert any(moved)
+    assert {"curriculum_contrastive_loss", "contrastive_loss",
+            "diversity_loss"} <= set(result.history)
+    assert "curriculum_diversity_loss" not in result.history
+    assert np.isfinite(float(result.scores["contrastive_loss"]))
