@@ -45,3 +45,22 @@ def test_pretraining_continues_from_the_given_backbone(tiny_spoken_corpus):
             "diversity_loss"} <= set(result.history)
     assert "curriculum_diversity_loss" not in result.history
     assert np.isfinite(float(result.scores["contrastive_loss"]))
+
+
+@pytest.mark.parametrize("option,from_scratch,frozen", [
+    (False, False, True),   # the paper: a pre-trained CNN stays fixed
+    (True, False, False),   # finetune_feature_encoder=True trains it too
+    (False, True, False),   # random init always trains everything
+])
+def test_ctc_freezes_the_feature_encoder_only_where_asked(option, from_scratch,
+                                                          frozen):
+    from keras_ssl.data import CharacterVocabulary
+
+    config = speech.SpeechConfig(
+        conv_channels=8, hidden_dim=16, num_layers=1, num_heads=2,
+        intermediate_dim=32, pos_conv_kernel=4, pos_conv_groups=2,
+        finetune_feature_encoder=option)
+    model = speech.build_ctc(speech.build_backbone(config), config,
+                             CharacterVocabulary(), from_scratch=from_scratch)
+    assert model.freeze_feature_encoder is frozen
+    assert model.encoder.feature_encoder.trainable is not frozen
