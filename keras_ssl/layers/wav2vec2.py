@@ -42,6 +42,15 @@ def frame_lengths(num_samples, kernel_sizes, strides):
     return length
 
 
+def masked_moments(x, weights):
+    """Mean and variance of `x` over axis 1 (time), counting the steps where
+    `weights` (1 on real steps, 0 on padding; broadcast to `x`) is 1."""
+    count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+    mean = ops.sum(x * weights, axis=1, keepdims=True) / count
+    var = ops.sum(ops.square(x - mean) * weights, axis=1, keepdims=True) / count
+    return mean, var
+
+
 def receptive_field(kernel_sizes, strides):
     """Samples seen by one output frame (400 for the paper's encoder)."""
     field, jump = 1, 1
@@ -144,10 +153,11 @@ class ConvFeatureEncoder(keras.layers.Layer):
         x = ops.expand_dims(audio, -1)
         for conv, norm in zip(self.convs, self.norms):
             x = conv(x)
-            if norm is not None and self.norm == "group" and (
-                    padding_mask is not None):
+            if norm is None:
+                pass
+            elif self.norm == "group" and padding_mask is not None:
                 x = self._masked_group_norm(x, norm, padding_mask)
-            elif norm is not None:
+            else:
                 x = norm(x)
             x = keras.activations.gelu(x, approximate=False)
         return x
@@ -156,12 +166,8 @@ class ConvFeatureEncoder(keras.layers.Layer):
         """The first block's per-channel norm over the real frames only."""
         mask = frames_padding_mask(padding_mask, ops.shape(x)[1],
                                    self.kernel_sizes[:1], self.strides[:1])
-        mask = ops.cast(mask, "float32")[:, :, None]
-        count = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
         x32 = ops.cast(x, "float32")
-        mean = ops.sum(x32 * mask, axis=1, keepdims=True) / count
-        var = ops.sum(ops.square(x32 - mean) * mask, axis=1,
-                      keepdims=True) / count
+        mean, var = masked_moments(x32, ops.cast(mask, "float32")[:, :, None])
         y = (x32 - mean) * ops.rsqrt(var + norm.epsilon)
         y = y * ops.cast(norm.gamma, "float32") + ops.cast(norm.beta, "float32")
         return ops.cast(y, x.dtype)
@@ -403,11 +409,8 @@ class WaveformNormalization(keras.layers.Layer):
 
     def call(self, audio, padding_mask):
         weights = ops.cast(padding_mask, audio.dtype)
-        count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
-        mean = ops.sum(audio * weights, axis=1, keepdims=True) / count
-        centred = (audio - mean) * weights
-        var = ops.sum(ops.square(centred), axis=1, keepdims=True) / count
-        return centred / ops.sqrt(var + 1e-5)
+        mean, var = masked_moments(audio, weights)
+        return (audio - mean) * weights / ops.sqrt(var + 1e-5)
 
     def compute_output_shape(self, audio_shape, padding_mask_shape=None):
         return audio_shape

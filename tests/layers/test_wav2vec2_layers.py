@@ -104,3 +104,19 @@ def test_group_norm_ignores_the_padding_of_a_bucketed_batch():
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(encoder(audio, padding_mask=full)), alone,
         atol=1e-4)
+
+
+def test_waveform_normalization_standardises_the_real_samples_only():
+    from keras_ssl.layers.wav2vec2 import WaveformNormalization
+
+    rng = np.random.default_rng(1)
+    audio = rng.normal(2.0, 3.0, size=(2, 50)).astype("float32")
+    mask = np.arange(50)[None, :] < np.array([[50], [30]])
+    audio[1, 30:] = 0.0
+    out = keras.ops.convert_to_numpy(WaveformNormalization()(audio, mask))
+    for row, n in enumerate((50, 30)):
+        real = audio[row, :n]
+        np.testing.assert_allclose(
+            out[row, :n], (real - real.mean()) / np.sqrt(real.var() + 1e-5),
+            atol=1e-4)
+        assert not out[row, n:].any()  # padding stays zero
