@@ -3,7 +3,7 @@ character error rate of CTC fine-tuning from a few minutes of labels?
 
     KERAS_BACKEND=torch python benchmarks/speech_quality.py \\
         [--steps 1500] [--finetune-steps 4000] [--labelled-minutes 10] \\
-        [--json PATH] [--save-encoder DIR]
+        [--json PATH] [--plot PNG] [--save-encoder DIR | --encoder FILE]
 
 1. Pre-trains `keras_ssl.models.Wav2Vec2` (the small backbone of
    `keras_ssl.speech.SpeechConfig`) on the corpus' unlabelled pool (60
@@ -14,7 +14,10 @@ character error rate of CTC fine-tuning from a few minutes of labels?
 2. Fine-tunes with CTC on the labelled subset (`--labelled-minutes`, other
    sentences, same voices) for `--finetune-steps` steps, twice: from the
    pre-trained encoder and from the same architecture at random init, with
-   the same labels, steps, schedule and seed.
+   the same labels, steps, schedule and seed. `--labelled-minutes 1,2,10`
+   repeats this for each budget (each a prefix of the largest,
+   `SpeechCorpus.with_labelled_minutes`) after one pre-training, and
+   `--plot` draws CER against labelled minutes for both encoders.
 3. Scores both on the held-out test split (5 voice variants and sentences
    never seen in training): character and word error rate of greedy CTC
    decoding, and prints a few transcripts next to the truth.
@@ -33,17 +36,57 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
+STANDARD_LABELLED_MINUTES = 10.0
+
+
+def minutes_list(text):
+    """`"1,2,10"` -> `[1.0, 2.0, 10.0]` (positive, in increasing order)."""
+    values = sorted({float(part) for part in text.split(",") if part.strip()})
+    if not values or values[0] <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected positive minutes, comma-separated; got {text!r}")
+    return values
+
+
+def plot_budgets(budgets, path):
+    """CER of both encoders against the labelled minutes, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [row["labelled_minutes"] for row in budgets]
+    figure, axis = plt.subplots(figsize=(5, 3.6))
+    for name, style in (("pretrained", "o-"), ("random_init", "s--")):
+        axis.plot(minutes, [row[name]["cer"] for row in budgets], style,
+                  label=name.replace("_", " "))
+    axis.set_xscale("log")
+    axis.set_xticks(minutes, [f"{m:.1f}" for m in minutes])
+    axis.set_xlabel("labelled minutes")
+    axis.set_ylabel("test CER (greedy)")
+    axis.set_title("wav2vec 2.0: CTC fine-tuning, pre-trained vs random init",
+                   fontsize=9)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--finetune-steps", type=int, default=4000)
-    parser.add_argument("--labelled-minutes", type=float, default=10.0)
+    parser.add_argument("--labelled-minutes", type=minutes_list, default=[10.0],
+                        help="labelled budget(s), comma-separated: 1,2,10")
     parser.add_argument("--pretrain-minutes", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default="",
                         help="SpeechConfig overrides, e.g. 'gumbel_noise=False, "
                         "diversity_weight=0.2'")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--plot", default=None,
+                        help="PNG of CER against labelled minutes")
     parser.add_argument("--save-encoder", default=None,
                         help="folder for the pre-trained encoder (.keras)")
     parser.add_argument("--encoder", default=None,
@@ -55,8 +98,12 @@ def main(argv=None):
     from keras_ssl import speech
     from keras_ssl.datasets import load_spoken_corpus
 
-    corpus = load_spoken_corpus(pretrain_minutes=args.pretrain_minutes,
-                                labelled_minutes=args.labelled_minutes)
+    # Budgets of 10 minutes or less are prefixes of the standard 10-minute
+    # labelled split: the pre-training pool and the test set stay those of
+    # the default run (so its saved encoder can be reused with --encoder).
+    corpus = load_spoken_corpus(
+        pretrain_minutes=args.pretrain_minutes,
+        labelled_minutes=max(args.labelled_minutes + [STANDARD_LABELLED_MINUTES]))
     overrides = eval(f"dict({args.config})", {})
     config = speech.SpeechConfig(steps=args.steps,
                                  finetune_steps=args.finetune_steps,
@@ -73,26 +120,29 @@ def main(argv=None):
     if args.save_encoder:
         os.makedirs(args.save_encoder, exist_ok=True)
         encoder.save(os.path.join(args.save_encoder, "encoder.keras"))
-    runs = speech.compare_with_random_init(corpus, encoder, config, verbose=2)
-
     report = {
         "backend": keras.backend.backend(),
         "config": speech.dataclasses.asdict(config),
         "parameters": int(encoder.count_params()),
         "pretrain_minutes": corpus.pretrain.minutes,
-        "labelled_minutes": corpus.labelled.minutes,
         "test_minutes": corpus.test.minutes,
         "pretrain_seconds": pretrained.seconds,
         "pretrain_objective": {k: float(v) for k, v in pretrained.scores.items()},
+        "budgets": [],
     }
-    for name, run in runs.items():
-        report[name] = {
-            "cer": run.scores["cer"], "wer": run.scores["wer"],
-            "finetune_seconds": run.seconds,
-            "final_ctc_loss": float(run.history["loss"][-1]),
-            "examples": run.scores["examples"],
-        }
-
+    for minutes in args.labelled_minutes:
+        budget = corpus.with_labelled_minutes(minutes)
+        runs = speech.compare_with_random_init(budget, encoder, config, verbose=2)
+        row = {"labelled_minutes": budget.labelled.minutes,
+               "labelled_utterances": len(budget.labelled)}
+        for name, run in runs.items():
+            row[name] = {
+                "cer": run.scores["cer"], "wer": run.scores["wer"],
+                "finetune_seconds": run.seconds,
+                "final_ctc_loss": float(run.history["loss"][-1]),
+                "examples": run.scores["examples"],
+            }
+        report["budgets"].append(row)
     objective = report["pretrain_objective"]
     print(f"\nwav2vec 2.0 pre-training: {config.curriculum_steps} curriculum + "
           f"{args.steps} steps of 8 utterances on "
@@ -100,19 +150,23 @@ def main(argv=None):
           f"{pretrained.seconds / 60:.1f} min; held-out contrastive accuracy "
           f"{objective.get('accuracy', float('nan')):.3f}, code perplexity "
           f"{objective.get('code_perplexity', float('nan')):.1f}")
-    print(f"\nCTC fine-tuning: {args.finetune_steps} steps on "
-          f"{corpus.labelled.minutes:.1f} min of labelled speech; test split "
+    print(f"\nCTC fine-tuning: {args.finetune_steps} steps; test split "
           f"{corpus.test.minutes:.1f} min (unseen voices and sentences)\n")
-    print("| encoder | CER | WER | fine-tune min |")
-    print("|---|---|---|---|")
-    for name in ("pretrained", "random_init"):
-        row = report[name]
-        print(f"| {name.replace('_', ' ')} | {row['cer']:.3f} | {row['wer']:.3f} | "
-              f"{row['finetune_seconds'] / 60:.1f} |")
-    for name in ("pretrained", "random_init"):
-        print(f"\n{name}:")
-        for truth, hypothesis in report[name]["examples"]:
-            print(f"  truth: {truth}\n  heard: {hypothesis}")
+    print("| labelled min | CER pretrained | CER random init | WER pretrained | "
+          "WER random init | fine-tune min (pretrained, random) |")
+    print("|---|---|---|---|---|---|")
+    for row in report["budgets"]:
+        p, r = row["pretrained"], row["random_init"]
+        print(f"| {row['labelled_minutes']:.1f} | {p['cer']:.3f} | {r['cer']:.3f} | "
+              f"{p['wer']:.3f} | {r['wer']:.3f} | "
+              f"{p['finetune_seconds'] / 60:.1f}, {r['finetune_seconds'] / 60:.1f} |")
+    for row in report["budgets"]:
+        for name in ("pretrained", "random_init"):
+            print(f"\n{name}, {row['labelled_minutes']:.1f} labelled min:")
+            for truth, hypothesis in row[name]["examples"]:
+                print(f"  truth: {truth}\n  heard: {hypothesis}")
+    if args.plot:
+        plot_budgets(report["budgets"], args.plot)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

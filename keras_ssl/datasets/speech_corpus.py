@@ -124,6 +124,35 @@ class SpeechSplit:
     def __len__(self) -> int:
         return len(self.audio)
 
+    def head(self, minutes: float) -> "SpeechSplit":
+        """The first utterances, until they reach `minutes` (the same rule
+        as `load_spoken_corpus`: at most one utterance longer). A smaller
+        labelled budget is thus a prefix of a larger one.
+
+        >>> split = SpeechSplit([np.zeros(16000)] * 6, list("abcdef"), ["v"] * 6)
+        >>> split.head(2 / 60).transcripts
+        ['a', 'b']
+
+        Raises:
+            ValueError: `minutes` not positive, or more than the split holds.
+        """
+        minutes = float(minutes)
+        if not minutes > 0:
+            raise ValueError(f"head needs minutes > 0; got {minutes}.")
+        if minutes > self.minutes + 1e-9:
+            raise ValueError(
+                f"asked for the first {minutes:g} minutes of a split of "
+                f"{self.minutes:.2f} minutes; load a larger one "
+                "(e.g. load_spoken_corpus(labelled_minutes=...))."
+            )
+        target, total, count = minutes * 60.0 * self.sample_rate, 0, 0
+        while count < len(self.audio) and total < target:
+            total += len(self.audio[count])
+            count += 1
+        return dataclasses.replace(
+            self, audio=self.audio[:count], transcripts=self.transcripts[:count],
+            voices=self.voices[:count])
+
     def __repr__(self) -> str:
         return (f"SpeechSplit({len(self)} utterances, {self.minutes:.1f} min, "
                 f"{len(set(self.voices))} voices)")
@@ -155,6 +184,13 @@ class SpeechCorpus:
     test: SpeechSplit
     sample_rate: int = SAMPLE_RATE
     cache_path: str | None = None
+
+    def with_labelled_minutes(self, minutes: float) -> "SpeechCorpus":
+        """This corpus with only the first `minutes` of its labelled split
+        (`SpeechSplit.head`); `pretrain` and `test` are unchanged. Load
+        the largest budget once, then compare smaller ones on the same
+        pre-training pool and test set."""
+        return dataclasses.replace(self, labelled=self.labelled.head(minutes))
 
     def __repr__(self) -> str:
         parts = ", ".join(

@@ -134,6 +134,30 @@ def test_other_parameters_other_cache_and_stable_splits(tiny_spoken_corpus, tmp_
     assert other_seed.labelled.transcripts != tiny_spoken_corpus.labelled.transcripts
 
 
+def test_smaller_labelled_budget_is_a_prefix(tiny_spoken_corpus):
+    corpus = tiny_spoken_corpus
+    labelled = corpus.labelled
+    half = corpus.with_labelled_minutes(labelled.minutes / 2)
+    count = len(half.labelled)
+    assert 0 < count < len(labelled)
+    assert half.labelled.transcripts == labelled.transcripts[:count]
+    assert half.labelled.voices == labelled.voices[:count]
+    for x, y in zip(half.labelled.audio, labelled.audio):
+        np.testing.assert_array_equal(x, y)
+    # Filled as load_spoken_corpus fills a split: reaches the budget,
+    # one utterance over it at most.
+    assert labelled.minutes / 2 <= half.labelled.minutes
+    dropped_last = labelled.head(labelled.minutes / 2)
+    assert sum(len(x) for x in dropped_last.audio[:-1]) / 16000 / 60 < labelled.minutes / 2
+    assert half.pretrain is corpus.pretrain and half.test is corpus.test
+    assert corpus.with_labelled_minutes(labelled.minutes).labelled.transcripts == (
+        labelled.transcripts)
+    with pytest.raises(ValueError, match="load a larger one"):
+        corpus.with_labelled_minutes(labelled.minutes * 2)
+    with pytest.raises(ValueError, match="minutes > 0"):
+        labelled.head(0)
+
+
 def test_broken_cache_is_rebuilt(tmp_path):
     first = load_spoken_corpus(0.05, 0.0, 0.05, cache_dir=tmp_path, verbose=0)
     assert len(first.labelled) == 0 and first.labelled.minutes == 0
