@@ -61,6 +61,7 @@ def plot_budgets(budgets, path):
         axis.plot(minutes, [row[name]["cer"] for row in budgets], style,
                   label=name.replace("_", " "))
     axis.set_xscale("log")
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.set_xticks(minutes, [f"{m:.1f}" for m in minutes])
     axis.set_xlabel("labelled minutes")
     axis.set_ylabel("test CER (greedy)")
