@@ -326,22 +326,30 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
 
 
 def compare_with_random_init(corpus, pretrained_encoder, config=None,
-                             verbose="auto"):
+                             verbose="auto", arms=("pretrained", "random_init")):
     """Fine-tunes a copy of the pre-trained encoder and a randomly
     initialised one of the same architecture, with the same labels and
     steps: `{"pretrained": SpeechResult, "random_init": SpeechResult}`.
 
     The pre-trained encoder follows the paper's fine-tuning (feature encoder
-    frozen, Transformer frozen for the first updates); the random one trains
-    everything from the first step (`finetune_ctc(..., from_scratch=True)`),
-    its strongest setting."""
+    frozen unless `config.finetune_feature_encoder`, Transformer frozen for
+    the first updates); the random one trains everything from the first
+    step (`finetune_ctc(..., from_scratch=True)`), its strongest setting.
+    `arms` picks which of the two to run (the random-init one does not
+    depend on the pre-trained encoder, so one run of it serves many)."""
+    unknown = set(arms) - {"pretrained", "random_init"}
+    if unknown or not arms:
+        raise ValueError("`arms` must be a non-empty subset of "
+                         f"('pretrained', 'random_init'); got {arms!r}.")
     config = config or SpeechConfig()
-    copy = type(pretrained_encoder).from_config(pretrained_encoder.get_config())
-    copy.set_weights(pretrained_encoder.get_weights())
-    keras.utils.set_random_seed(config.seed + 2)
-    random_encoder = build_backbone(config)
-    return {
-        "pretrained": finetune_ctc(copy, corpus, config, verbose=verbose),
-        "random_init": finetune_ctc(random_encoder, corpus, config, verbose=verbose,
-                                    from_scratch=True),
-    }
+    runs = {}
+    if "pretrained" in arms:
+        copy = type(pretrained_encoder).from_config(pretrained_encoder.get_config())
+        copy.set_weights(pretrained_encoder.get_weights())
+        runs["pretrained"] = finetune_ctc(copy, corpus, config, verbose=verbose)
+    if "random_init" in arms:
+        keras.utils.set_random_seed(config.seed + 2)
+        random_encoder = build_backbone(config)
+        runs["random_init"] = finetune_ctc(random_encoder, corpus, config,
+                                           verbose=verbose, from_scratch=True)
+    return runs

@@ -124,3 +124,15 @@ def test_speech_diagnostics_cosine_and_one_probe(tiny_spoken_corpus):
         "one_batch_lr3e-4", tiny_spoken_corpus, steps=2, log_every=1)
     assert result["steps"] == 2 and len(result["curve"]) == 2
     assert np.isfinite(result["last_loss"]) and -1 <= result["context_cosine"] <= 1
+
+
+def test_speech_quality_arguments():
+    speech_quality = pytest.importorskip("speech_quality")
+    assert speech_quality.minutes_list("10,1,2") == [1.0, 2.0, 10.0]
+    assert speech_quality.arms_list("random_init,pretrained") == speech_quality.ARMS
+    assert speech_quality.arms_list("pretrained") == ("pretrained",)
+    for bad in ("", "random", "pretrained,scratch"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            speech_quality.arms_list(bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        speech_quality.minutes_list("0,2")

@@ -64,3 +64,28 @@ def test_ctc_freezes_the_feature_encoder_only_where_asked(option, from_scratch,
                              CharacterVocabulary(), from_scratch=from_scratch)
     assert model.freeze_feature_encoder is frozen
     assert model.encoder.feature_encoder.trainable is not frozen
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason=(
+    "the speech recipe runs on torch by default; the models' own tests cover "
+    "the jit backends"))
+def test_one_arm_of_the_comparison_is_the_same_run_as_in_both(tiny_spoken_corpus):
+    # benchmarks/speech_quality.py --arms pretrained reuses an earlier run's
+    # random-init figure: that arm must not depend on the other one.
+    config = speech.SpeechConfig(
+        conv_channels=8, hidden_dim=16, num_layers=1, num_heads=2,
+        intermediate_dim=32, pos_conv_kernel=4, pos_conv_groups=2,
+        finetune_steps=2, steps_per_epoch=2)
+    encoder = speech.build_backbone(config)
+    both = speech.compare_with_random_init(tiny_spoken_corpus, encoder, config,
+                                           verbose=0)
+    alone = speech.compare_with_random_init(tiny_spoken_corpus, encoder, config,
+                                            verbose=0, arms=("random_init",))
+    assert set(both) == {"pretrained", "random_init"}
+    assert set(alone) == {"random_init"}
+    np.testing.assert_allclose(alone["random_init"].history["loss"],
+                               both["random_init"].history["loss"], rtol=1e-6)
+    assert alone["random_init"].scores["cer"] == both["random_init"].scores["cer"]
+    with pytest.raises(ValueError, match="arms"):
+        speech.compare_with_random_init(tiny_spoken_corpus, encoder, config,
+                                        arms=("random",))
