@@ -9,6 +9,11 @@ import pytest
 
 from keras_ssl import speech
 
+# The speech recipe runs on torch by default; the models' own tests cover the
+# jit backends.
+torch_only = pytest.mark.skipif(keras.backend.backend() != "torch",
+                                reason="the speech recipe's runs: torch only")
+
 
 def test_the_curriculum_stage_has_continuous_targets_and_short_spans():
     config = speech.SpeechConfig(curriculum_steps=7, steps=11)
@@ -24,9 +29,7 @@ def test_the_curriculum_stage_has_continuous_targets_and_short_spans():
         speech.SpeechConfig(curriculum_steps=-1)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason=(
-    "the speech recipe runs on torch by default; the models' own tests cover "
-    "the jit backends"))
+@torch_only
 def test_pretraining_continues_from_the_given_backbone(tiny_spoken_corpus):
     config = speech.SpeechConfig(
         conv_channels=16, hidden_dim=32, num_layers=1, num_heads=2,
@@ -66,9 +69,7 @@ def test_ctc_freezes_the_feature_encoder_only_where_asked(option, from_scratch,
     assert model.encoder.feature_encoder.trainable is not frozen
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason=(
-    "the speech recipe runs on torch by default; the models' own tests cover "
-    "the jit backends"))
+@torch_only
 def test_one_arm_of_the_comparison_is_the_same_run_as_in_both(tiny_spoken_corpus):
     # benchmarks/speech_quality.py --arms pretrained reuses an earlier run's
     # random-init figure: that arm must not depend on the other one.
