@@ -177,6 +177,7 @@ def main(argv=None):
     print("| labelled min | CER pretrained | CER random init | WER pretrained | "
           "WER random init | fine-tune min (pretrained, random) |")
     print("|---|---|---|---|---|---|")
+
     def cell(row, name, key, scale=1.0, digits=3):
         return f"{row[name][key] / scale:.{digits}f}" if name in row else "not run"
 
