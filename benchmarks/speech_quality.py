@@ -51,11 +51,11 @@ def minutes_list(text):
     return values
 
 
-ARMS = ("pretrained", "random_init")
-
-
 def arms_list(text):
-    """`"pretrained"` -> `("pretrained",)`; the arms to fine-tune."""
+    """`"pretrained"` -> `("pretrained",)`; the arms to fine-tune, checked
+    here so that a typo fails before the pre-training, not after it."""
+    from keras_ssl.speech import ARMS
+
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [name for name in names if name not in ARMS]
     if not names or unknown:
@@ -110,7 +110,7 @@ def main(argv=None):
                         help="folder for the pre-trained encoder (.keras)")
     parser.add_argument("--encoder", default=None,
                         help="skip pre-training: fine-tune this saved encoder")
-    parser.add_argument("--arms", type=arms_list, default=ARMS,
+    parser.add_argument("--arms", type=arms_list, default="pretrained,random_init",
                         help="which fine-tunings to run: pretrained,random_init")
     args = parser.parse_args(argv)
 

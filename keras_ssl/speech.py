@@ -325,8 +325,12 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
     return SpeechResult(model, history.history, seconds, scores)
 
 
+# The two fine-tunings that `compare_with_random_init` can run.
+ARMS = ("pretrained", "random_init")
+
+
 def compare_with_random_init(corpus, pretrained_encoder, config=None,
-                             verbose="auto", arms=("pretrained", "random_init")):
+                             verbose="auto", arms=ARMS):
     """Fine-tunes a copy of the pre-trained encoder and a randomly
     initialised one of the same architecture, with the same labels and
     steps: `{"pretrained": SpeechResult, "random_init": SpeechResult}`.
@@ -337,10 +341,8 @@ def compare_with_random_init(corpus, pretrained_encoder, config=None,
     step (`finetune_ctc(..., from_scratch=True)`), its strongest setting.
     `arms` picks which of the two to run (the random-init one does not
     depend on the pre-trained encoder, so one run of it serves many)."""
-    unknown = set(arms) - {"pretrained", "random_init"}
-    if unknown or not arms:
-        raise ValueError("`arms` must be a non-empty subset of "
-                         f"('pretrained', 'random_init'); got {arms!r}.")
+    if not arms or set(arms) - set(ARMS):
+        raise ValueError(f"`arms` must be a non-empty subset of {ARMS}; got {arms!r}.")
     config = config or SpeechConfig()
     runs = {}
     if "pretrained" in arms:
