@@ -14,7 +14,9 @@ Markdown tables:
 
 1. the objective on held-out paragraphs: masked-token accuracy (BERT,
    RoBERTa; BERT's NSP accuracy), perplexity against the smoothed unigram
-   baseline (GPT), target-token accuracy (T5);
+   baseline (GPT), target-token accuracy (T5) and how much the T5 decoder
+   reads its encoder (`encoder_gain`: held-out nats per target token lost
+   when each example gets another example's encoder input);
 2. the downstream task, which of the 16 largest documents of the language
    reference a held-out paragraph comes from: a linear probe on the frozen
    mean-pooled features (and fine-tuning with `--fine-tune-epochs`), the
@@ -37,7 +39,7 @@ OBJECTIVES = {
     "bert": ["test_mlm_accuracy", "test_nsp_accuracy"],
     "roberta": ["test_mlm_accuracy"],
     "gpt": ["test_perplexity", "unigram_perplexity", "test_accuracy"],
-    "t5": ["test_accuracy"],
+    "t5": ["test_accuracy", "encoder_gain"],
 }
 
 

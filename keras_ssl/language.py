@@ -7,7 +7,8 @@ measures, on held-out text:
 
 - the objective itself: masked-token accuracy (BERT, RoBERTa; and NSP
   accuracy for BERT), perplexity against a unigram baseline (GPT), target
-  token accuracy of span corruption (T5);
+  token accuracy of span corruption and how much the decoder reads the
+  encoder (`encoder_gain`, `keras_ssl.evaluation.encoder_dependence`) (T5);
 - what pretraining buys downstream: which-document classification of the
   language reference's held-out paragraphs by a linear probe on the frozen
   mean-pooled features (and optionally by fine-tuning), for the pretrained
@@ -253,6 +254,11 @@ def objective_scores(model, config, tokenizer, corpus):
     )
     results = model.evaluate(dataset, verbose=0, return_dict=True)
     scores = {f"test_{k}": float(v) for k, v in results.items()}
+    if config.method == "t5":
+        from keras_ssl.evaluation.encoder_dependence import encoder_dependence
+
+        # Nats per target token the decoder gets from the encoder's input.
+        scores["encoder_gain"] = encoder_dependence(model, dataset)["gain"]
     if config.method == "gpt":
         from keras_ssl.evaluation.perplexity import perplexity, unigram_perplexity
 

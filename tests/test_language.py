@@ -70,6 +70,8 @@ def test_recipe_trains_measures_and_exports(method, small_corpus, tmp_path,
     assert result.scores and all(np.isfinite(list(result.scores.values())))
     for part in ("pretrained", "random_init"):
         assert 0.0 <= result.downstream[part]["probe"] <= 1.0
+    if method == "t5":  # how much the decoder reads the encoder is reported
+        assert "encoder_gain" in result.scores
     if method == "gpt":
         assert result.scores["unigram_perplexity"] > 1
         assert len(result.samples) == 3 and all(isinstance(s, str) for s in result.samples)

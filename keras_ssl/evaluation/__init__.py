@@ -9,6 +9,7 @@ from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
+from keras_ssl.evaluation.encoder_dependence import encoder_dependence
 from keras_ssl.evaluation.error_rate import (
     character_error_rate,
     edit_distance,
@@ -52,6 +53,7 @@ __all__ = [
     "pretraining_gain",
     "text_classification_scores",
     "character_error_rate",
+    "encoder_dependence",
     "edit_distance",
     "word_error_rate",
 ]

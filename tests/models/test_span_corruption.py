@@ -178,6 +178,18 @@ def test_text_to_text_fine_tuning_and_generate(trained):
     assert isinstance(single, str)
 
 
+def test_the_fine_tuned_decoder_reads_its_encoder(trained, t5_tokenizer):
+    # The four targets differ only through the inputs: given another
+    # example's input, the decoder must lose most of what it learned.
+    from keras_ssl.evaluation import encoder_dependence
+
+    data = text_to_text_dataset(trained.inputs, trained.targets, t5_tokenizer,
+                                16, 8, batch_size=4, prefix=PREFIX)
+    scores = encoder_dependence(trained.model, data)
+    assert scores["loss"] < 0.5 * trained.fine_tuning.history["loss"][0]
+    assert scores["gain"] > 1.0, scores
+
+
 def test_keras_round_trip(trained, tmp_path, t5_tokenizer):
     model = trained.model
     path = os.path.join(tmp_path, "t5.keras")
