@@ -2,16 +2,18 @@
 character error rate of CTC fine-tuning from a few minutes of labels?
 
     KERAS_BACKEND=torch python benchmarks/speech_quality.py \\
-        [--steps 1500] [--finetune-steps 4000] [--labelled-minutes 10] \\
+        [--steps 3000] [--finetune-steps 4000] [--labelled-minutes 10] \\
         [--json PATH] [--plot PNG] [--save-encoder DIR | --encoder FILE] \\
         [--arms pretrained,random_init]
 
 1. Pre-trains `keras_ssl.models.Wav2Vec2` (the small backbone of
    `keras_ssl.speech.SpeechConfig`) on the corpus' unlabelled pool (60
    minutes of eSpeak NG speech of the language reference, 12 voice
-   variants, rooms and noise): the recipe's curriculum stage
-   (`curriculum_steps`, default 1,500), then `--steps` optimizer steps of
-   the paper's objective, batches of 8 utterances.
+   variants, rooms and noise) for `--steps` optimizer steps of batches of
+   8 utterances, with the recipe's objective: continuous targets and spans
+   of 3 (`--config "..."` changes any `SpeechConfig` field; the paper's
+   objective is `quantize_targets=True, mask_length=10, mask_prob=0.065`,
+   after a curriculum stage `curriculum_steps=1500` here).
 2. Fine-tunes with CTC on the labelled subset (`--labelled-minutes`, other
    sentences, same voices) for `--finetune-steps` steps, twice: from the
    pre-trained encoder and from the same architecture at random init, with
@@ -94,7 +96,8 @@ def plot_budgets(budgets, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="pre-training steps (default: SpeechConfig's, 3000)")
     parser.add_argument("--finetune-steps", type=int, default=4000)
     parser.add_argument("--labelled-minutes", type=minutes_list, default=[10.0],
                         help="labelled budget(s), comma-separated: 1,2,10")
@@ -126,8 +129,9 @@ def main(argv=None):
         pretrain_minutes=args.pretrain_minutes,
         labelled_minutes=max(args.labelled_minutes + [STANDARD_LABELLED_MINUTES]))
     overrides = eval(f"dict({args.config})", {})
-    config = speech.SpeechConfig(steps=args.steps,
-                                 finetune_steps=args.finetune_steps,
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    config = speech.SpeechConfig(finetune_steps=args.finetune_steps,
                                  seed=args.seed, **overrides)
     print(f"backend {keras.backend.backend()}; {corpus}", flush=True)
     if args.encoder:
@@ -167,7 +171,7 @@ def main(argv=None):
         report["budgets"].append(row)
     objective = report["pretrain_objective"]
     print(f"\nwav2vec 2.0 pre-training: {config.curriculum_steps} curriculum + "
-          f"{args.steps} steps of 8 utterances on "
+          f"{config.steps} steps of 8 utterances on "
           f"{corpus.pretrain.minutes:.1f} min of unlabelled speech, "
           f"{pretrained.seconds / 60:.1f} min; held-out contrastive accuracy "
           f"{objective.get('accuracy', float('nan')):.3f}, code perplexity "

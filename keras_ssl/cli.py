@@ -99,10 +99,14 @@ def _parser():
                    help="with --text tfds:NAME: the feature holding the text")
     p.add_argument("--steps", type=int, default=None,
                    help="language methods (default 2500) and wav2vec2 "
-                   "(default 1500, after the curriculum): optimizer steps")
+                   "(default 3000, after any curriculum): optimizer steps")
+    p.add_argument("--paper-objective", action="store_true",
+                   help="wav2vec2: the paper's quantized targets and spans of 10 "
+                   "(default: continuous targets, spans of 3)")
     p.add_argument("--curriculum-steps", type=int, default=None,
-                   help="wav2vec2: steps of the opening curriculum (continuous "
-                   "targets, spans of 3; default 1500, 0 to skip)")
+                   help="wav2vec2: steps of an opening curriculum (continuous "
+                   "targets, spans of 3) before the main objective; default 0 "
+                   "(with --paper-objective, 1500 lets it leave chance here)")
     p.add_argument("--audio", default=None, metavar="folder:PATH",
                    help="wav2vec2: a folder of 16-bit .wav files (default: the "
                    "embedded spoken corpus, eSpeak NG speech of the language "
@@ -704,6 +708,8 @@ def _pretrain_wav2vec2(args):
     try:
         config = speech.SpeechConfig(
             **{k: v for k, v in overrides.items() if v is not None})
+        if args.paper_objective:
+            config = speech.paper_objective(config)
         where, corpus = _load_speech(args, labelled=False)
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])

@@ -61,6 +61,8 @@ def test_wav2vec2_has_an_embedded_and_the_base_recipe():
             base.intermediate_dim, base.pos_conv_kernel) == (512, "group", 768, 12, 3072, 128)
     assert base.pos_conv_weight_norm and not base.layer_norm_first
     assert base.curriculum_steps == 0  # the paper has no curriculum stage
+    # The paper's objective and fine-tuning, not the small recipe's.
+    assert base.quantize_targets and not base.finetune_feature_encoder
     assert (base.codebook_size, base.mask_prob, base.mask_length, base.num_negatives,
             base.steps) == (320, 0.065, 10, 100, 400_000)
     np.testing.assert_allclose(2.0 * base.gumbel_decay ** (0.7 * base.steps), 0.5)

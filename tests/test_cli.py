@@ -216,7 +216,7 @@ def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
         tiny_speech, tmp_path, capsys):
     out = tmp_path / "w2v"
     assert cli.main(["pretrain", "wav2vec2", "--steps", "3",
-                     "--curriculum-steps", "2", "--quiet",
+                     "--curriculum-steps", "2", "--paper-objective", "--quiet",
                      "--out", str(out)]) == 0
     for name in ("model.keras", "encoder.keras", "backbone_preset",
                  "summary.json", "history.json", "training.png"):
@@ -224,7 +224,10 @@ def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
     assert "held-out objective" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["curriculum_contrastive_loss"]) == 1  # 2 steps, 1 epoch
+    # The main stage has the paper's quantized targets, the curriculum not.
     assert "diversity_loss" in history and "curriculum_diversity_loss" not in history
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["config"]["quantize_targets"], summary["config"]["mask_length"]) == (True, 10)
     ctc = tmp_path / "ctc"
     assert cli.main(["finetune", "ctc", "--encoder", str(out / "encoder.keras"),
                      "--steps", "3", "--quiet", "--out", str(ctc)]) == 0

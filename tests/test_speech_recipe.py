@@ -1,5 +1,6 @@
-"""The small speech recipe's curriculum: its config, and pre-training that
-continues from a given backbone."""
+"""The small speech recipe: its default objective against the paper's, the
+curriculum's config, pre-training that continues from a given backbone, and
+which CTC fine-tuning freezes the feature encoder."""
 
 import dataclasses
 
@@ -13,6 +14,20 @@ from keras_ssl import speech
 # jit backends.
 torch_only = pytest.mark.skipif(keras.backend.backend() != "torch",
                                 reason="the speech recipe's runs: torch only")
+
+
+def test_the_default_objective_and_the_papers():
+    # The small recipe: continuous targets, spans of 3, no curriculum, and
+    # the feature encoder trained in CTC (README, speech: measured).
+    default = speech.SpeechConfig()
+    assert (default.quantize_targets, default.mask_length, default.mask_prob,
+            default.curriculum_steps, default.finetune_feature_encoder) == (
+                False, 3, 0.15, 0, True)
+    paper = speech.paper_objective(default)
+    assert (paper.quantize_targets, paper.mask_length, paper.mask_prob) == (True, 10, 0.065)
+    changed = {f.name for f in dataclasses.fields(default)
+               if getattr(default, f.name) != getattr(paper, f.name)}
+    assert changed == {"quantize_targets", "mask_length", "mask_prob"}
 
 
 def test_the_curriculum_stage_has_continuous_targets_and_short_spans():
@@ -36,6 +51,7 @@ def test_pretraining_continues_from_the_given_backbone(tiny_spoken_corpus):
         intermediate_dim=64, pos_conv_kernel=8, pos_conv_groups=2,
         codebook_size=8, codevector_dim=16, final_dim=16, num_negatives=5,
         curriculum_steps=2, steps=2)
+    config = speech.paper_objective(config)
     encoder = speech.build_backbone(config)
     before = [np.array(w) for w in encoder.get_weights()]
     result = speech.pretrain_wav2vec2(tiny_spoken_corpus, config, verbose=0,
