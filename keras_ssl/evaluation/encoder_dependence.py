@@ -14,9 +14,22 @@ or a fine-tuned text-to-text task).
 Example:
 
 ```python
-from keras_ssl.evaluation.encoder_dependence import encoder_dependence
-scores = encoder_dependence(t5_model, span_corruption_dataset(...))
-scores["gain"]  # nats per target token the encoder is worth
+import keras_hub
+from keras_ssl.data.span_corruption import span_corruption_dataset
+from keras_ssl.data.tokenizers import train_sentencepiece
+from keras_ssl.datasets.text_corpus import load_python_docs
+from keras_ssl.evaluation import encoder_dependence
+from keras_ssl.models.span_corruption import T5SpanCorruption
+
+corpus = load_python_docs()
+tokenizer = train_sentencepiece(corpus.documents, 1000, num_sentinels=32)
+model = T5SpanCorruption(keras_hub.models.T5Backbone(
+    vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
+    hidden_dim=32, intermediate_dim=64), tokenizer)
+held_out = span_corruption_dataset(corpus.test_documents, tokenizer, 64,
+                                   shuffle=False)
+scores = encoder_dependence(model, held_out)
+scores["gain"]  # nats per target token the encoder is worth (untrained: ~0)
 ```
 """
 
