@@ -45,23 +45,25 @@ def embedded():
 
 def paper():
     """wav2vec 2.0 BASE, pre-training and 10-minute fine-tuning."""
-    from keras_ssl.speech import SpeechConfig
+    from keras_ssl.speech import SpeechConfig, paper_objective
 
-    return SpeechConfig(
+    # The objective (quantized targets, spans of M = 10 from p = 0.065) is
+    # `paper_objective`'s; the rest is set here.
+    return paper_objective(SpeechConfig(
         conv_channels=512, feature_norm="group", hidden_dim=768, num_layers=12,
         num_heads=12, intermediate_dim=3072, pos_conv_kernel=128,
         pos_conv_groups=16, pos_conv_weight_norm=True, dropout=0.1,
-        curriculum_steps=0, quantize_targets=True, finetune_feature_encoder=False,
+        curriculum_steps=0, finetune_feature_encoder=False,
         steps=400_000, steps_per_epoch=1_000, batch_size=64,
         learning_rate=5e-4, weight_decay=0.01, warmup_fraction=0.08,
         num_codebooks=2, codebook_size=320, codevector_dim=256, final_dim=256,
-        mask_prob=0.065, mask_length=10, num_negatives=100,
+        num_negatives=100,
         diversity_weight=0.1, feature_grad_mult=0.1, gumbel_anneal_fraction=0.7,
         finetune_steps=13_000, finetune_batch_size=64,
         finetune_learning_rate=5e-5, freeze_transformer_fraction=10 / 13,
         finetune_mask_prob=0.075, finetune_channel_mask_prob=0.008,
         finetune_channel_mask_length=64,
-    )
+    ))
 
 
 RECIPES = {"embedded": embedded, "paper": paper}
