@@ -149,7 +149,9 @@ def build_backbone(config, tokenizer):
         **config.backbone_options,
     )
     if config.method == "t5":
-        return keras_hub.models.T5Backbone(**sizes)
+        from keras_ssl.backbones.t5 import t5_backbone
+
+        return t5_backbone(**sizes)
     cls = {
         "bert": keras_hub.models.BertBackbone,
         "roberta": keras_hub.models.RobertaBackbone,

@@ -3,3 +3,4 @@
 from keras_ssl.backbones.cifar_resnet import CIFARResNetBackbone
 from keras_ssl.backbones.vit import ViTBackbone
 from keras_ssl.backbones.wav2vec2 import Wav2Vec2Backbone
+from keras_ssl.backbones.t5 import initialize_t5_embeddings, t5_backbone

@@ -14,7 +14,7 @@ or a fine-tuned text-to-text task).
 Example:
 
 ```python
-import keras_hub
+from keras_ssl.backbones import t5_backbone
 from keras_ssl.data.span_corruption import span_corruption_dataset
 from keras_ssl.data.tokenizers import train_sentencepiece
 from keras_ssl.datasets.text_corpus import load_python_docs
@@ -23,7 +23,7 @@ from keras_ssl.models.span_corruption import T5SpanCorruption
 
 corpus = load_python_docs()
 tokenizer = train_sentencepiece(corpus.documents, 1000, num_sentinels=32)
-model = T5SpanCorruption(keras_hub.models.T5Backbone(
+model = T5SpanCorruption(t5_backbone(
     vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2,
     hidden_dim=32, intermediate_dim=64), tokenizer)
 held_out = span_corruption_dataset(corpus.test_documents, tokenizer, 64,

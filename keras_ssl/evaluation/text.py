@@ -224,9 +224,13 @@ def text_features(backbone, packed, batch_size=64, pooling="mean"):
 
 
 def random_init_like(backbone, seed=0):
-    """The same architecture as `backbone`, freshly initialised (seeded)."""
+    """The same architecture as `backbone`, freshly initialised (seeded),
+    with the fixes keras-ssl applies when it builds one
+    (`keras_ssl.backbones.t5.reinitialize`: T5's token embedding)."""
+    from keras_ssl.backbones.t5 import reinitialize
+
     keras.utils.set_random_seed(seed)
-    return type(backbone).from_config(backbone.get_config())
+    return reinitialize(type(backbone).from_config(backbone.get_config()))
 
 
 def text_classification_scores(backbone, tokenizer, train_texts, train_labels,

@@ -84,7 +84,8 @@ class T5SpanCorruption(LanguageModel):
     Example:
 
     ```python
-    import keras, keras_hub
+    import keras
+    from keras_ssl.backbones import t5_backbone
     from keras_ssl.datasets.text_corpus import load_python_docs
     from keras_ssl.data.tokenizers import train_sentencepiece
     from keras_ssl.data.span_corruption import (
@@ -93,7 +94,7 @@ class T5SpanCorruption(LanguageModel):
 
     corpus = load_python_docs()
     tokenizer = train_sentencepiece(corpus.documents, 1000, num_sentinels=32)
-    backbone = keras_hub.models.T5Backbone(
+    backbone = t5_backbone(  # keras-hub's T5Backbone, T5's initialisation
         vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
         num_heads=4, hidden_dim=128, intermediate_dim=256, dropout=0.1)
     model = T5SpanCorruption(backbone, tokenizer)

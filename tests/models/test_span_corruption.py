@@ -13,6 +13,7 @@ import pytest
 from conftest import JIT_COMPILE
 from harness import set_deterministic_weights
 
+from keras_ssl.backbones import t5_backbone
 from keras_ssl.data.span_corruption import (
     encode_text_to_text,
     span_corruption_dataset,
@@ -29,7 +30,7 @@ GOLDEN_LOSS = 4.22161
 def tiny_backbone(vocabulary_size, hidden_dim=32):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*mask.*")
-        return keras_hub.models.T5Backbone(
+        return t5_backbone(
             vocabulary_size=vocabulary_size, num_layers=1, num_heads=2,
             hidden_dim=hidden_dim, intermediate_dim=2 * hidden_dim, dropout=0.0,
         )
