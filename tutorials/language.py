@@ -281,8 +281,8 @@ plt.close(figure)
 # same probe on the same architecture at random initialisation
 # (`keras_ssl.evaluation.pretraining_gain`). At the library's measured budget
 # (2,500 steps, `benchmarks/language_quality.py`) GPT gains +0.23 and RoBERTa
-# +0.12 over random init, BERT needs more steps and T5's encoder does not gain;
-# at this tutorial's budget expect small or no gains.
+# +0.12 over random init; BERT and T5 need three times the steps (+0.13 and
+# +0.06 to +0.08 at 7,500); at this tutorial's budget expect small or no gains.
 
 # %%
 rows = []
