@@ -52,12 +52,16 @@ def initialize_t5_embeddings(backbone, seed=None):
             f"got {type(backbone).__name__}."
         )
     embedding = backbone.token_embedding
-    initializer = keras.initializers.RandomNormal(0.0, EMBEDDING_STDDEV, seed=seed)
-    variables = [embedding.embeddings]
-    if not embedding.tie_weights:
-        variables.append(embedding.reverse_embeddings)
-    for variable in variables:
+
+    def draw(variable, seed):
+        initializer = keras.initializers.RandomNormal(0.0, EMBEDDING_STDDEV, seed=seed)
         variable.assign(initializer(variable.shape, dtype=variable.dtype))
+
+    draw(embedding.embeddings, seed)
+    if not embedding.tie_weights:
+        # Its own initializer: one (seeded or not) gives every call the same
+        # values, which would make this matrix the input embedding reshaped.
+        draw(embedding.reverse_embeddings, None if seed is None else seed + 1)
     return backbone
 
 

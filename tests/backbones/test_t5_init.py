@@ -47,6 +47,9 @@ def test_untied_output_embedding_is_redrawn_too():
     for name in ("embeddings", "reverse_embeddings"):
         values = _embedding(backbone, name)
         assert abs(values.mean()) < 0.1 and values.std() > 0.8, name
+    # Two independent draws, not one draw reshaped.
+    assert not np.allclose(_embedding(backbone).ravel(),
+                           _embedding(backbone, "reverse_embeddings").ravel())
 
 
 def test_only_t5_backbones():
