@@ -15,10 +15,7 @@ linearly; the paper masks statically (dupe factor 10), our default is
 dynamic (`dynamic_masking=False` gives static masks).
 """
 
-from run_language_recipe import main
-
-# At 2,500 steps the probe does not yet beat random init (README).
-EMBEDDED_STEPS = 7500
+from run_language_recipe import LONG_EMBEDDED_STEPS, main
 
 
 def embedded():
@@ -29,7 +26,7 @@ def embedded():
     cores)."""
     from keras_ssl.language import LanguageConfig
 
-    return LanguageConfig(method="bert", steps=EMBEDDED_STEPS)
+    return LanguageConfig(method="bert", steps=LONG_EMBEDDED_STEPS)
 
 
 def paper():

@@ -14,10 +14,7 @@ schedule is warmup (10⁴ steps) then cosine, at the inverse square root's
 peak of 0.01.
 """
 
-from run_language_recipe import main
-
-# At 2,500 steps the probe does not yet beat random init (README).
-EMBEDDED_STEPS = 7500
+from run_language_recipe import LONG_EMBEDDED_STEPS, main
 
 
 def embedded():
@@ -28,7 +25,7 @@ def embedded():
     cores)."""
     from keras_ssl.language import LanguageConfig
 
-    return LanguageConfig(method="t5", steps=EMBEDDED_STEPS)
+    return LanguageConfig(method="t5", steps=LONG_EMBEDDED_STEPS)
 
 
 def paper():
