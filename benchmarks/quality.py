@@ -23,9 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from keras_ssl.cli import DEFAULT_BACKEND  # noqa: E402  (imports no Keras)
+from keras_ssl.recipes import METHODS  # noqa: E402  (imports no Keras)
 
-os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
+os.environ.setdefault("KERAS_BACKEND", METHODS["simclr"].backend)
 
 
 def main():

@@ -11,7 +11,7 @@ memory is per run and backends never share a process:
   `PretrainConfig`: projection MLP `MLPHead((F,), 128)`, NT-Xent at τ = 0.5)
   around `CIFARResNetBackbone` with the ResNet-18 layout (`cifar_resnet18`:
   3×3 stride-1 stem, basic blocks 2-2-2-2 at W-2W-4W-8W filters, W = 64),
-  compiled with keras-ssl's own optimizer (`make_optimizer`: AdamW, warmup +
+  compiled with keras-ssl's own optimizer (`make_vision_optimizer`: AdamW, warmup +
   cosine) and `jit_compile` where the backend allows it (TF, JAX; torch
   eager), trained with `model.fit` on fixed in-memory views.
 - `torch`: the same network, head, loss and optimizer written by hand as a
@@ -112,8 +112,8 @@ def _config():
     from keras_ssl.training import PretrainConfig
 
     config = PretrainConfig(method="simclr", backbone="cifar_resnet18")
-    found = {k: getattr(config, k) for k in RECIPE if k != "temperature"}
-    found["temperature"] = config.temperature or 0.5  # _build_simclr's default
+    found = {k: getattr(config, k) for k in RECIPE if k != "projection_dim"}
+    found["projection_dim"] = config.method_options["projection_dim"]
     if found != RECIPE:
         raise SystemExit(
             f"keras-ssl's SimCLR recipe changed: {found}; update RECIPE "
@@ -202,7 +202,7 @@ def run_keras(args, compile_torch=False, augment=False):
     import tensorflow as tf
 
     from keras_ssl.backbones import CIFARResNetBackbone
-    from keras_ssl.training import make_method, make_optimizer, make_views
+    from keras_ssl.training import make_method, make_views, make_vision_optimizer
 
     rss_after_import = _rss_now()
     backend = keras.backend.backend()
@@ -217,7 +217,7 @@ def run_keras(args, compile_torch=False, augment=False):
     model = make_method(config, encoder)
     total = args.warmup + args.steps
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch=total),
+        optimizer=make_vision_optimizer(config, steps_per_epoch=total),
         jit_compile=backend != "torch" or compile_torch,
     )
     if augment:
@@ -350,7 +350,7 @@ def count_torch_parameters(module):
 
 
 def _lr_schedule(config, steps_per_epoch):
-    """keras-ssl's `make_optimizer(config, steps_per_epoch)` schedule: linear
+    """keras-ssl's `make_vision_optimizer(config, steps_per_epoch)` schedule: linear
     warmup over `warmup_epochs`, cosine decay to 0 at `epochs` epochs."""
     import math
 

@@ -1,5 +1,6 @@
-"""Training guards every keras-ssl method gets: exact resumption and a loud
-stop on a non-finite loss.
+"""Training callbacks: the guards every keras-ssl method gets (exact
+resumption and a loud stop on a non-finite loss) and method-specific monitors
+(`DINOCollapseMonitor`).
 
 `SSLModel.fit` calls `prepare_fit`, which
 
@@ -283,3 +284,160 @@ def prepare_fit(model, args, kwargs):
 def backup_dir_of(out):
     """Where `keras-ssl pretrain --resume` keeps its backup inside `--out`."""
     return os.path.join(str(out), "backup")
+
+
+class DINOCollapseMonitor(keras.callbacks.Callback):
+    """Warns (and optionally stops training) when DINO's outputs collapse.
+
+    Reads the `teacher_entropy` DINO logs at the end of each epoch and
+    compares it with log K, the entropy of the uniform distribution over the
+    K outputs (paper, figure 7): near log K the outputs collapsed to the
+    uniform distribution (centering without enough sharpening), near 0 one
+    dimension dominates (sharpening without enough centering). It only reads
+    the logs, so it works under every backend (it moves no weights).
+
+    Args:
+        uniform_fraction: collapse to uniform when `entropy ≥ uniform_fraction
+            · log K`.
+        one_hot_fraction: collapse to one-hot when `entropy ≤ one_hot_fraction
+            · log K`.
+        patience: consecutive collapsed epochs before warning/stopping.
+        stop_training: stop `fit` when a collapse is detected.
+        monitor: the logged entropy (default `"teacher_entropy"`).
+        output_dim: K; read from `model.output_dim` when `None`.
+
+    Attributes:
+        collapses: list of `(epoch, kind, entropy)` detected so far, `kind`
+            being `"uniform"` or `"one-hot"`.
+    """
+
+    def __init__(
+        self,
+        uniform_fraction=0.98,
+        one_hot_fraction=0.02,
+        patience=1,
+        stop_training=False,
+        monitor="teacher_entropy",
+        output_dim=None,
+    ):
+        super().__init__()
+        if not 0.0 <= one_hot_fraction < uniform_fraction <= 1.0:
+            raise ValueError(
+                "DINOCollapseMonitor needs 0 <= one_hot_fraction < "
+                f"uniform_fraction <= 1; got {one_hot_fraction} and "
+                f"{uniform_fraction}."
+            )
+        if int(patience) < 1:
+            raise ValueError(f"`patience` must be >= 1, got {patience}.")
+        self.uniform_fraction = float(uniform_fraction)
+        self.one_hot_fraction = float(one_hot_fraction)
+        self.patience = int(patience)
+        self.stop_training = bool(stop_training)
+        self.monitor = monitor
+        self.output_dim = output_dim
+        self.collapses = []
+        self._streak = 0
+
+    def collapse_kind(self, entropy, output_dim):
+        """`"uniform"`, `"one-hot"` or `None` for an entropy over K outputs."""
+        log_k = float(np.log(output_dim))
+        if entropy >= self.uniform_fraction * log_k:
+            return "uniform"
+        if entropy <= self.one_hot_fraction * log_k:
+            return "one-hot"
+        return None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            return
+        output_dim = self.output_dim or getattr(self.model, "output_dim", None)
+        if not output_dim:
+            raise ValueError(
+                "DINOCollapseMonitor needs K: pass `output_dim` or use it with "
+                "a model that has an `output_dim` attribute."
+            )
+        entropy = float(logs[self.monitor])
+        kind = self.collapse_kind(entropy, output_dim)
+        self._streak = self._streak + 1 if kind else 0
+        if kind is None or self._streak < self.patience:
+            return
+        self.collapses.append((epoch, kind, entropy))
+        warnings.warn(
+            f"DINO collapse ({kind}) at epoch {epoch + 1}: teacher entropy "
+            f"{entropy:.4f} nats vs log K = {np.log(output_dim):.4f}. "
+            + (
+                "Uniform outputs: sharpen more (lower teacher_temp) or "
+                "lower center_momentum."
+                if kind == "uniform"
+                else "One dimension dominates: center more or raise "
+                "teacher_temp."
+            ),
+            stacklevel=2,
+        )
+        if self.stop_training:
+            self.model.stop_training = True
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops `fit` after exactly `total_steps` optimizer steps, inside the
+    last epoch when `total_steps` is not a multiple of `steps_per_epoch`.
+
+    Example:
+
+    ```python
+    # 250 steps of 100-step epochs: 3 epochs, the last one cut at step 50.
+    model.fit(data, epochs=3, steps_per_epoch=100,
+              callbacks=[StopAtStep(250, steps_per_epoch=100)])
+    ```
+    """
+
+    def __init__(self, total_steps, steps_per_epoch):
+        super().__init__()
+        if int(total_steps) < 1 or int(steps_per_epoch) < 1:
+            raise ValueError(
+                "StopAtStep needs total_steps >= 1 and steps_per_epoch >= 1, "
+                f"got {total_steps} and {steps_per_epoch}"
+            )
+        self.total_steps = int(total_steps)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._epoch * self.steps_per_epoch + batch + 1 >= self.total_steps:
+            self.model.stop_training = True
+
+
+def fit_schedule(total_steps, steps_per_epoch):
+    """`(epochs, steps_per_epoch, callbacks)` for `fit` to run exactly
+    `total_steps` optimizer steps in epochs of at most `steps_per_epoch`."""
+    total_steps, steps_per_epoch = int(total_steps), int(steps_per_epoch)
+    per_epoch = min(total_steps, steps_per_epoch)
+    epochs = -(-total_steps // per_epoch)
+    extra = [] if total_steps % per_epoch == 0 else [
+        StopAtStep(total_steps, per_epoch)]
+    return epochs, per_epoch, extra
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the epoch where `seconds` ran out."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if time.perf_counter() - self._start > self.seconds:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True

@@ -1,62 +1,81 @@
-"""The `keras-ssl` command line.
+"""The `keras-ssl` command line: a thin layer over `keras_ssl.recipes`.
 
-    keras-ssl pretrain simclr|moco|byol|dino|mae|beit|clip
-                              [--dataset digits|tfds:NAME|folder:PATH]
-                              [--epochs N] [--backbone NAME] [--out DIR]
-                              [--backend tensorflow|jax|torch]
-    keras-ssl pretrain bert|roberta|gpt|t5
-                              [--text PATH|tfds:NAME] [--steps N] [--out DIR]
-    keras-ssl pretrain wav2vec2 [--audio folder:PATH] [--steps N] [--out DIR]
+    keras-ssl pretrain METHOD [--preset embedded|paper] [--dataset SPEC]
+                              [--set KEY=VALUE ...] [--FIELD VALUE ...]
+                              [--out DIR] [--backend tensorflow|jax|torch]
+                              [--resume] [--backup-every STEPS] [--quiet]
+    keras-ssl presets [METHOD]
     keras-ssl finetune ctc [--encoder runs/wav2vec2-speech/encoder.keras|random]
-                           [--labelled-minutes 10] [--steps N] [--out DIR]
     keras-ssl zero-shot [--model runs/clip-digits/model.keras]
-                        [--classes zero,one,...] [--templates "a {}.",...]
-                        [--num-images 8]
+    keras-ssl --version
 
-Keras reads its backend once, at import, so this module imports nothing of
-Keras (nor of keras_ssl's modules that do) until the arguments are parsed.
+Every field of the method's config is a flag (`keras-ssl pretrain METHOD
+--help` lists them) and a `--set` key. Keras reads its backend once, at
+import, so this module checks the whole command, config included, before
+anything imports Keras.
 """
 
 import argparse
+import ast
 import dataclasses
-import json
 import os
 import pathlib
-import resource
 import sys
 import time
 
-# Measured on 2 CPU cores (benchmarks/speed.py): the fastest backend for the
-# default run. KERAS_BACKEND or --backend overrides it.
-DEFAULT_BACKEND = "tensorflow"
-# Methods whose end-to-end run is faster on another backend, measured with
-# the CLI on 2 CPU cores: MAE epochs (vit_tiny, batch 128, with the tf.data
-# pipeline) took 10 s on eager torch against 14-26 s jit-compiled on
-# TensorFlow and 22-39 s on JAX (benchmarks/quality.py: the whole MAE run
-# 10.1 min on torch, 13.9 on TensorFlow). BEiT took as long on both (11.7
-# and 11.6 min) and stays on the default.
-# wav2vec 2.0 and CTC fine-tuning: 100 pre-training steps (8 utterances of
-# 1-5 s) took 49 s on torch, against 190 s (jax) and 390 s (tensorflow),
-# which compile once per length bucket.
-METHOD_BACKENDS = {"mae": "torch", "wav2vec2": "torch", "ctc": "torch"}
-# The keys of keras_ssl.training.RECIPES (a test keeps them equal), named
-# here so that parsing the arguments imports no Keras.
-METHOD_NAMES = ("simclr", "moco", "byol", "dino", "mae", "beit")
-# Methods trained on image-caption pairs (keras_ssl.image_text).
-IMAGE_TEXT_METHODS = ("clip",)
-# Language methods (keras_ssl.language.METHODS).
-LANGUAGE_METHODS = ("bert", "roberta", "gpt", "t5")
-# Speech (keras_ssl.speech): pre-training, and the fine-tuning tasks.
-SPEECH_METHODS = ("wav2vec2",)
-FINETUNE_TASKS = ("ctc",)
-ALL_METHODS = METHOD_NAMES + IMAGE_TEXT_METHODS + LANGUAGE_METHODS + SPEECH_METHODS
+from keras_ssl import recipes
+
+# Flags of the data each family reads, beside `--dataset`:
+# name → (argparse keyword arguments).
+_DATA_FLAGS = {
+    "data_dir": dict(default=None, help="local TFDS data_dir (with tfds:NAME)"),
+    "max_examples": dict(type=int, default=None,
+                         help="cap on examples per split (large datasets)"),
+    "skip_bad_files": dict(action="store_true",
+                           help="skip undecodable images and empty or non-UTF-8 "
+                           "captions (listed in a warning) instead of failing"),
+    "text_key": dict(default="text",
+                     help="with tfds:NAME: the feature holding the text"),
+    "pretrain_minutes": dict(type=float, default=60.0,
+                             help="minutes of the embedded spoken corpus"),
+}
+_FAMILY_DATA = {
+    "vision": ("data_dir", "max_examples", "skip_bad_files"),
+    "image_text": ("data_dir", "max_examples", "skip_bad_files"),
+    "language": ("data_dir", "max_examples", "text_key"),
+    "speech": ("pretrain_minutes",),
+}
+_DATASET_HELP = {
+    "vision": "digits (embedded, default), tfds:NAME, folder:PATH (class "
+    "sub-folders) or npz:PATH (arrays x, y or x_train, y_train, x_test, y_test)",
+    "image_text": "digits (embedded captioned digits, default), tfds:NAME or "
+    "folder:PATH (images with .txt captions)",
+    "language": "text (the embedded corpus, default), a UTF-8 text file or a "
+    "folder of .txt files, or tfds:NAME",
+    "speech": "speech (the embedded spoken corpus, default) or folder:PATH of "
+    "16-bit .wav files",
+}
+_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, without the usage."""
 
+    hint = ""
+
     def error(self, message):
-        self.exit(2, f"keras-ssl: error: {message}\n")
+        self.exit(2, f"keras-ssl: error: {message}{self.hint}\n")
+
+
+def _fail(message):
+    sys.stderr.write(f"keras-ssl: error: {message}\n")
+    return 2
+
+
+def _version():
+    from keras_ssl import __version__
+
+    return f"keras-ssl {__version__}"
 
 
 def _parser():
@@ -65,120 +84,51 @@ def _parser():
         description="Self-supervised pretraining for Keras 3 "
         "(TensorFlow, JAX, PyTorch).",
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     p = commands.add_parser(
-        "pretrain",
-        help="pretrain an encoder and measure it",
-        description="Pretrain an encoder with a self-supervised method, then "
-        "report k-NN and linear-probe accuracy next to random initialisation.",
+        "pretrain", add_help=False,
+        help="pretrain an encoder with a method's preset and measure it",
     )
-    p.add_argument("method", help=f"one of: {', '.join(ALL_METHODS)}")
-    p.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits (embedded, default), tfds:NAME (with --data-dir), "
-        "folder:PATH (class sub-folders) or npz:PATH (NumPy arrays x, y or "
-        "x_train, y_train, x_test, y_test)",
-    )
-    p.add_argument("--data-dir", default=None, help="local TFDS data_dir")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="resize images to this side (default: as stored)")
-    p.add_argument("--max-examples", type=int, default=None,
-                   help="cap on examples per split (large datasets)")
-    p.add_argument("--skip-bad-files", action="store_true",
-                   help="skip undecodable images and empty or non-UTF-8 "
-                   "captions (counted and listed in a warning) instead of "
-                   "failing on the first one")
-    p.add_argument("--text", default=None, metavar="PATH|tfds:NAME",
-                   help="language methods: a UTF-8 text file or a folder of "
-                   ".txt files (one document each), or tfds:NAME with "
-                   "--data-dir (default: the embedded corpus, CPython's "
-                   "language reference and standard-library docstrings)")
-    p.add_argument("--text-key", default="text",
-                   help="with --text tfds:NAME: the feature holding the text")
-    p.add_argument("--steps", type=int, default=None,
-                   help="language methods (default 2500) and wav2vec2 "
-                   "(default 3000, after any curriculum): optimizer steps")
-    p.add_argument("--paper-objective", action="store_true",
-                   help="wav2vec2: the paper's quantized targets and spans of 10 "
-                   "(default: continuous targets, spans of 3)")
-    p.add_argument("--curriculum-steps", type=int, default=None,
-                   help="wav2vec2: steps of an opening curriculum (continuous "
-                   "targets, spans of 3) before the main objective; default 0 "
-                   "(with --paper-objective, 1500 lets it leave chance here)")
-    p.add_argument("--audio", default=None, metavar="folder:PATH",
-                   help="wav2vec2: a folder of 16-bit .wav files (default: the "
-                   "embedded spoken corpus, eSpeak NG speech of the language "
-                   "reference)")
-    p.add_argument("--pretrain-minutes", type=float, default=60.0,
-                   help="wav2vec2 on the embedded corpus: minutes of speech")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--backbone", default=None,
-                   help="cifar_resnet_tiny (default; mae and beit: vit_tiny), "
-                   "cifar_resnet_small, cifar_resnet18, resnet18, resnet50, "
-                   "vit_base16")
-    p.add_argument("--optimizer", default=None, help="adamw (default), lars, sgd")
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--temperature", type=float, default=None,
-                   help="simclr (default 0.5) and moco (default 0.2) only")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--knn-every", type=int, default=None,
-                   help="online k-NN every N epochs")
-    p.add_argument("--fine-tune-epochs", type=int, default=None,
-                   help="also fine-tune the encoder end to end for N epochs "
-                   "and report its test accuracy (default: mae and beit 30, "
-                   "others 0: not measured)")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: runs/METHOD-DATASET)")
-    p.add_argument("--backend", default=None,
-                   choices=("tensorflow", "jax", "torch"),
-                   help=f"Keras backend (default: $KERAS_BACKEND, else "
-                   f"{DEFAULT_BACKEND}; mae: torch)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--resume", action="store_true",
-                   help="back up the training state under OUT/backup and, "
-                   "when an interrupted run with the same arguments left a "
-                   "backup there, continue it exactly (weights, optimizer, "
-                   "target networks, schedules, data position)")
-    p.add_argument("--backup-every", type=int, default=None, metavar="STEPS",
-                   help="with --resume: back up every STEPS optimizer steps "
-                   "(default: at the end of every epoch)")
+    p.add_argument("method", nargs="?", help=f"one of: {', '.join(recipes.METHODS)}")
+    p.add_argument("-h", "--help", action="store_true")
+    s = commands.add_parser("presets", help="list the presets and their values")
+    s.add_argument("method", nargs="?", help="a method (default: all)")
     f = commands.add_parser(
         "finetune",
         help="fine-tune a pretrained encoder on a labelled task",
         description="CTC fine-tuning of a wav2vec 2.0 encoder on the labelled "
         "part of the embedded spoken corpus (or a folder of .wav files with "
         "transcripts), scored by character and word error rate on held-out "
-        "speech, next to a few decoded transcripts.",
+        "speech.",
     )
     f.add_argument("method", metavar="task", help="ctc")
     f.add_argument("--encoder", default="runs/wav2vec2-speech/encoder.keras",
                    help="a saved Wav2Vec2Backbone (.keras), or 'random' for "
                    "the same architecture at random initialisation")
-    f.add_argument("--audio", default=None, metavar="folder:PATH",
-                   help="labelled .wav files with transcripts (a tenth is held "
-                   "out for the test)")
-    f.add_argument("--labelled-minutes", type=float, default=10.0)
-    f.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (default 4000)")
+    f.add_argument("--preset", default="embedded",
+                   help="the wav2vec2 preset whose fine-tuning settings to use")
+    f.add_argument("--dataset", default="speech",
+                   help="speech (embedded, default) or folder:PATH of labelled "
+                   ".wav files with transcripts (a tenth is held out)")
+    f.add_argument("--labelled-minutes", type=float, default=10.0,
+                   help="labelled minutes of the embedded corpus")
+    f.add_argument("--steps", type=int, default=None, help="optimizer steps")
     f.add_argument("--learning-rate", type=float, default=None)
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--out", default=None, help="default runs/ctc-speech")
-    f.add_argument("--backend", default=None,
-                   choices=("tensorflow", "jax", "torch"))
+    f.add_argument("--backend", default=None, choices=_BACKENDS)
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     z = commands.add_parser(
         "zero-shot",
         help="classify images with a pretrained CLIP from class names",
         description="Load a CLIP model saved by `keras-ssl pretrain clip` "
-        "and classify held-out images of the embedded corpus from class "
-        "names and prompt templates only.",
+        "and classify held-out images from class names and prompt templates.",
     )
     z.add_argument("--model", default="runs/clip-digits/model.keras")
     z.add_argument("--classes", default=None,
-                   help="comma-separated class names (default: the corpus')")
+                   help="comma-separated class names (default: the data's)")
     z.add_argument("--templates", default=None,
                    help="comma-separated prompts with {} for the class name")
     z.add_argument("--num-images", type=int, default=8)
@@ -188,424 +138,382 @@ def _parser():
     z.add_argument("--skip-bad-files", action="store_true",
                    help="skip undecodable images and empty captions")
     z.add_argument("--out", default=None, help="PNG of the predictions")
-    z.add_argument("--backend", default=None)
+    z.add_argument("--backend", default=None, choices=_BACKENDS)
     return parser
 
 
-def _fail(message):
-    sys.stderr.write(f"keras-ssl: error: {message}\n")
-    return 2
+# --- the flags of one method -----------------------------------------------------
+def _flag(name):
+    return "--" + name.replace("_", "-")
 
 
-def _peak_memory_gib():
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+def _value_type(example, annotation):
+    """A parser of one flag's text, from the field's value or annotation."""
+    kind = type(example) if example is not None else None
+    if kind is None:
+        text = str(annotation)
+        kind = next((t for t in (bool, int, float, str)
+                     if t.__name__ in text.split(" | ")), None)
+    if kind is bool:
+        return _parse_bool
+    if kind in (int, float, str):
+        return kind
+    return _parse_literal
+
+
+def _parse_bool(text):
+    lowered = str(text).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _parse_literal(text):
+    """A Python literal (`(0.2, 1.0)`, `{'a': 1}`, `None`), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _settings(method, preset):
+    """`{key: (example value, annotation, help)}` of what `method` takes."""
+    config = recipes.make_config(method, preset)
+    cls = type(config)
+    found = {}
+    for field in dataclasses.fields(cls):
+        if field.name in ("method", "method_options"):
+            continue
+        found[field.name] = (getattr(config, field.name), field.type,
+                             field.metadata.get("help", ""))
+    for key, value in getattr(config, "method_options", {}).items():
+        found.setdefault(key, (value, None, f"{cls.__name__}.method_options: "
+                               f"{recipes.METHODS[method].model}'s {key}"))
+    return found
+
+
+def _method_parser(method, preset):
+    spec = recipes.get_method(method)
+    parser = _Parser(
+        prog=f"keras-ssl pretrain {method}",
+        description=f"{method}: {spec.summary}. Presets: "
+        f"{', '.join(recipes.presets.names(method))} (keras-ssl presets {method}).",
+    )
+    parser.add_argument("method", help=argparse.SUPPRESS)
+    common = parser.add_argument_group("run")
+    common.add_argument("--preset", default="embedded",
+                        help="the preset whose values the run starts from")
+    common.add_argument("--dataset", default=recipes.DEFAULT_DATA[spec.family],
+                        help=_DATASET_HELP[spec.family])
+    for name in _FAMILY_DATA[spec.family]:
+        common.add_argument(_flag(name), dest=name, **_DATA_FLAGS[name])
+    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set any value of the config (repeatable)")
+    common.add_argument("--out", default=None,
+                        help="output folder (default: runs/METHOD-DATASET)")
+    common.add_argument("--backend", default=None, choices=_BACKENDS,
+                        help=f"Keras backend (default: $KERAS_BACKEND, else "
+                        f"{spec.backend})")
+    common.add_argument("--quiet", action="store_true", help="no progress lines")
+    common.add_argument("--resume", action="store_true",
+                        help="back up under OUT/backup and continue an "
+                        "interrupted run left there")
+    common.add_argument("--backup-every", type=int, default=None, metavar="STEPS",
+                        help="with --resume: back up every STEPS optimizer "
+                        "steps (default: every epoch)")
+    fields = parser.add_argument_group(f"{method} settings (also --set KEY=VALUE)")
+    settings = _settings(method, preset)
+    for name, (example, annotation, text) in settings.items():
+        fields.add_argument(_flag(name), dest=f"setting:{name}", default=None,
+                            type=_value_type(example, annotation), metavar="V",
+                            help=f"{text} ({preset}: {example!r})")
+    parser.hint = (f"; {method} takes: "
+                   + ", ".join(_flag(n) for n in settings)
+                   + " (keras-ssl pretrain " + method + " --help)")
+    return parser, settings
+
+
+def _overrides(args, settings):
+    """The settings a command line gives, flags and `--set` together."""
+    overrides = {name.split(":", 1)[1]: value for name, value in vars(args).items()
+                 if name.startswith("setting:") and value is not None}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        if key not in settings and not key.startswith("method_options."):
+            raise ValueError(
+                f"{args.method} has no setting {key!r}; it takes: "
+                f"{', '.join(settings)}")
+        example, annotation, _ = settings.get(key, (None, None, ""))
+        try:
+            overrides[key] = _value_type(example, annotation)(text)
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            raise ValueError(f"--set {key}: {error}") from None
+    return overrides
 
 
 def choose_backend(method, flag=None, environ=None):
     """The backend a run uses: `--backend`, else `$KERAS_BACKEND`, else the
-    method's measured default (`METHOD_BACKENDS`, else `DEFAULT_BACKEND`)."""
-    return (
-        flag
-        or (environ or {}).get("KERAS_BACKEND")
-        or METHOD_BACKENDS.get(method, DEFAULT_BACKEND)
-    )
+    method's default (`recipes.METHODS[method].backend`)."""
+    default = (recipes.FINETUNE_TASKS.get(method)
+               or getattr(recipes.METHODS.get(method), "backend", "tensorflow"))
+    return flag or (environ or {}).get("KERAS_BACKEND") or default
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
-    method = getattr(args, "method", "clip")
-    if args.command == "finetune" and method not in FINETUNE_TASKS:
-        return _fail(
-            f"unknown fine-tuning task {method!r}: expected one of "
-            f"{', '.join(FINETUNE_TASKS)}"
-        )
-    if args.command == "pretrain" and method not in ALL_METHODS:
-        return _fail(
-            f"unknown method {args.method!r}: expected one of "
-            f"{', '.join(ALL_METHODS)}"
-        )
-    backend = choose_backend(method, args.backend, os.environ)
-    if "keras" in sys.modules and args.backend:
+def _use_backend(backend):
+    """Sets the backend for the imports to come (fails if Keras is already
+    imported with another one)."""
+    if "keras" in sys.modules:
         import keras
 
         if keras.backend.backend() != backend:
-            return _fail(
-                f"Keras is already imported with the "
-                f"{keras.backend.backend()} backend; run from a fresh process"
-            )
+            return (f"Keras is already imported with the "
+                    f"{keras.backend.backend()} backend; run from a fresh process")
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.command == "zero-shot":
-        return _zero_shot(args)
+    return None
+
+
+_DATA_KINDS = {
+    "vision": ("digits", "tfds:", "folder:", "npz:"),
+    "image_text": ("digits", "tfds:", "folder:"),
+    "speech": ("speech", "folder:"),
+}
+
+
+def _check_dataset(family, spec):
+    """A data spec of the wrong kind, or a missing local path, found before
+    any framework is imported."""
+    kinds = _DATA_KINDS.get(family)
+    if kinds and not any(spec == k or (k.endswith(":") and spec.startswith(k))
+                         for k in kinds):
+        names = [k + ("NAME" if k == "tfds:" else "PATH") if k.endswith(":") else k
+                 for k in kinds]
+        raise ValueError(f"unknown dataset {spec!r}: expected {', '.join(names)}")
+    path = None
+    if spec.startswith(("folder:", "npz:")):
+        path = spec.split(":", 1)[1]
+    elif family == "language" and spec != "text" and not spec.startswith("tfds:"):
+        path = spec
+    if path is not None and not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r} not found")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = _parser().parse_known_args(argv)
+    if args.command == "pretrain":
+        return _pretrain(argv, args)
+    if rest:
+        return _fail(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "presets":
+        return _presets(args.method)
     if args.command == "finetune":
-        return _finetune_ctc(args)
-    if method in SPEECH_METHODS:
-        return _pretrain_wav2vec2(args)
-    if method in IMAGE_TEXT_METHODS:
-        return _pretrain_clip(args)
-    if method in LANGUAGE_METHODS:
-        return _pretrain_language(args)
-    return _pretrain(args)
+        return _finetune(args)
+    return _zero_shot(args)
 
 
-def _dataset_spec(dataset):
-    """`npz:PATH` → the dict of arrays in that file; other specs unchanged."""
-    if not dataset.startswith("npz:"):
-        return dataset
-    import numpy as np
-
-    path = dataset[len("npz:"):]
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"NumPy file {path!r} not found")
-    with np.load(path) as arrays:
-        return {key: arrays[key] for key in arrays.files}
-
-
-def _pretrain(args):
-    from keras_ssl.data import load_image_data
-    from keras_ssl.training import (
-        RECIPES,
-        PretrainConfig,
-        pretrain,
-        raw_pixel_scores,
-    )
-
-    overrides = {
-        "method": args.method,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "backbone": args.backbone,
-        "optimizer": args.optimizer,
-        "learning_rate": args.learning_rate,
-        "temperature": args.temperature,
-        "seed": args.seed,
-        "knn_every": args.knn_every,
-        "fine_tune_epochs": args.fine_tune_epochs,
-    }
+def _presets(method=None):
+    if method is None:
+        for name, spec in recipes.METHODS.items():
+            print(f"{name:<10}{spec.family:<12}{spec.summary}")
+            for preset in recipes.presets.names(name):
+                print(f"{'':<10}{preset:<12}{recipes.presets.get(name, preset).description}")
+        print("\nkeras-ssl presets METHOD: the values of each preset")
+        return 0
     try:
-        config = PretrainConfig(
-            **{k: v for k, v in overrides.items() if v is not None}
-        )
-        data = load_image_data(
-            _dataset_spec(args.dataset),
-            image_size=args.image_size,
-            data_dir=args.data_dir,
-            max_examples=args.max_examples,
-            seed=config.seed,
-            on_bad_file="skip" if args.skip_bad_files else "raise",
-        )
+        names = recipes.presets.names(method)
+    except ValueError as error:
+        return _fail(str(error))
+    for preset in names:
+        info = recipes.presets.get(method, preset)
+        print(f"{method} --preset {preset}: {info.description}")
+        if info.reference:
+            print(f"  reference: {info.reference}")
+        if info.notes:
+            print(f"  notes: {info.notes}")
+        for key, value in recipes.describe(method, preset).items():
+            print(f"  {key} = {value!r}")
+        print()
+    return 0
+
+
+def _pretrain(argv, first):
+    method = first.method
+    if method is None:
+        if first.help:
+            print(f"keras-ssl pretrain METHOD [--help]: METHOD is one of "
+                  f"{', '.join(recipes.METHODS)}")
+            return 0
+        return _fail(f"pretrain needs a method: one of {', '.join(recipes.METHODS)}")
+    if method not in recipes.METHODS:
+        return _fail(f"unknown method {method!r}: expected one of "
+                     f"{', '.join(recipes.METHODS)}")
+    rest = argv[argv.index("pretrain") + 1:]
+    preset = _preset_of(rest)
+    try:
+        parser, settings = _method_parser(method, preset)
+    except ValueError as error:
+        return _fail(str(error))
+    args = parser.parse_args(rest)
+    family = recipes.METHODS[method].family
+    dataset = args.dataset
+    try:
+        config = recipes.make_config(method, preset, _overrides(args, settings))
+        if args.backup_every is not None and args.backup_every < 1:
+            raise ValueError(
+                f"--backup-every must be at least 1, got {args.backup_every}")
+        _check_dataset(family, dataset)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+    problem = _use_backend(choose_backend(method, args.backend, os.environ))
+    if problem:
+        return _fail(problem)
+
+    from keras_ssl.recipes import engine
+
+    start = time.perf_counter()
+    data_options = {name: getattr(args, name) for name in _FAMILY_DATA[family]}
+    try:
+        name, data = engine.load_data(method, dataset, config, **data_options)
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
+    out = pathlib.Path(args.out or f"runs/{method}-{dataset.split(':')[0]}")
+    out.mkdir(parents=True, exist_ok=True)
+    backup_dir = None
+    if args.resume:
+        from keras_ssl.callbacks import backup_dir_of
 
+        backup_dir = backup_dir_of(out)
+        if os.path.exists(os.path.join(backup_dir, "training_metadata.json")):
+            print(f"keras-ssl: resuming from the backup in {backup_dir}/")
     import keras
 
-    out = pathlib.Path(
-        args.out or f"runs/{args.method}-{args.dataset.split(':')[0]}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"keras-ssl: {args.method} on {data.name} "
-        f"({len(data.x_unlabeled)} unlabelled images of {data.image_shape}, "
-        f"{data.num_classes} classes) with {config.backbone}, "
-        f"{config.epochs} epochs, backend {keras.backend.backend()}"
-    )
-    start = time.perf_counter()
+    print(f"keras-ssl: {method} ({preset} preset) on {name}, backend "
+          f"{keras.backend.backend()}")
     try:
         # One progress line per epoch: on torch, Keras' per-step bar was
-        # measured to stall some epochs by ~20 s (41 s instead of 21 s).
-        result = pretrain(data, config, verbose=0 if args.quiet else 2,
-                          **_backup_arguments(args, out))
+        # measured to stall some epochs.
+        result = engine.run(method, preset, data=data, config=config,
+                            verbose=0 if args.quiet else 2, data_name=name,
+                            backup_dir=backup_dir, backup_every=args.backup_every)
     except ValueError as error:
         return _fail(str(error).splitlines()[0])
-    pixels = raw_pixel_scores(data)
+    written = engine.save(result, out, total_seconds=time.perf_counter() - start)
+    _print_scores(result.scores)
+    for sample in result.extra.get("samples", []):
+        print(f"\ngenerated: {sample!r}")
+    print(f"\ntrained {result.train_seconds:.0f} s, total "
+          f"{time.perf_counter() - start:.0f} s, peak memory "
+          f"{engine._peak_memory_gib():.2f} GiB")
+    print(f"wrote {', '.join(written)} to {out}/")
+    if family == "speech":
+        print(f"next: keras-ssl finetune ctc --encoder {out / 'encoder.keras'}")
+    return 0
 
+
+def _preset_of(argv):
+    for i, item in enumerate(argv):
+        if item == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if item.startswith("--preset="):
+            return item.split("=", 1)[1]
+    return "embedded"
+
+
+def _print_scores(scores):
+    """The rows of a run's scores as one table (numbers only)."""
+    metrics = []
+    for row in scores.values():
+        metrics += [k for k, v in row.items()
+                    if isinstance(v, (int, float)) and k not in metrics]
+    width = max([len(m) for m in metrics] + [16]) + 2
+    print(f"\n{'':<{width}}" + "".join(f"{row:>14}" for row in scores))
+    for metric in metrics:
+        cells = []
+        for row in scores.values():
+            value = row.get(metric)
+            cells.append(f"{value:>14.4f}" if isinstance(value, (int, float))
+                         else f"{'':>14}")
+        print(f"{metric:<{width}}" + "".join(cells))
+
+
+# --- fine-tuning and zero-shot ------------------------------------------------------
+def _finetune(args):
+    if args.method not in recipes.FINETUNE_TASKS:
+        return _fail(f"unknown fine-tuning task {args.method!r}: expected one "
+                     f"of {', '.join(recipes.FINETUNE_TASKS)}")
+    overrides = {"finetune_steps": args.steps,
+                 "finetune_learning_rate": args.learning_rate, "seed": args.seed}
+    try:
+        config = recipes.make_config(
+            "wav2vec2", args.preset,
+            {k: v for k, v in overrides.items() if v is not None})
+        if args.encoder != "random" and not pathlib.Path(args.encoder).exists():
+            raise FileNotFoundError(
+                f"no encoder at {args.encoder}: pretrain one with `keras-ssl "
+                "pretrain wav2vec2`, or pass --encoder random")
+        _check_dataset("speech", args.dataset)
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+    problem = _use_backend(choose_backend(args.method, args.backend, os.environ))
+    if problem:
+        return _fail(problem)
+    import json
+
+    import keras
+
+    import keras_ssl
+    from keras_ssl import speech
     from keras_ssl.evaluation import plot_history
+    from keras_ssl.recipes import engine
 
-    encoder = result.encoder
-    encoder.save(out / "encoder.keras")
-    exported = ["encoder.keras"]
-    if hasattr(encoder, "save_to_preset"):
-        encoder.save_to_preset(str(out / "encoder_preset"))
-        exported.append("encoder_preset/")
+    try:
+        where, corpus = engine.load_data(
+            "wav2vec2", args.dataset, config,
+            labelled_minutes=args.labelled_minutes, labelled=True)
+    except (ValueError, FileNotFoundError) as error:
+        return _fail(str(error).splitlines()[0])
+    if args.encoder == "random":
+        keras.utils.set_random_seed(config.seed + 2)
+        encoder = speech.build_backbone(config)
+    else:
+        encoder = keras_ssl.load_model(args.encoder)
+    out = pathlib.Path(args.out or "runs/ctc-speech")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"keras-ssl: CTC fine-tuning of {args.encoder} on {where} "
+          f"({corpus.labelled.minutes:.1f} min labelled, test "
+          f"{corpus.test.minutes:.1f} min), {config.finetune_steps} steps, "
+          f"backend {keras.backend.backend()}")
+    try:
+        result = speech.finetune_ctc(encoder, corpus, config,
+                                     verbose=0 if args.quiet else 2, examples=5)
+    except ValueError as error:
+        return _fail(str(error).splitlines()[0])
     result.model.save(out / "model.keras")
-    exported.append("model.keras")
+    scores = result.scores
     summary = {
-        "method": args.method,
-        "dataset": data.name,
-        "backend": keras.backend.backend(),
-        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
-        "train_seconds": round(result.train_seconds, 1),
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "peak_memory_gib": round(_peak_memory_gib(), 2),
-        "scores": {
-            args.method: result.scores,
-            "random_init": result.random_init_scores,
-            "raw_pixels": pixels,
-        },
-    }
-    (out / "history.json").write_text(
-        json.dumps(
-            {"history": result.history, "knn_epochs": result.knn_epochs},
-            indent=2,
-        )
-    )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot_history(
-        result.history,
-        out / "training.png",
-        title=f"{args.method} on {data.name} ({keras.backend.backend()})",
-        knn_epochs=result.knn_epochs,
-    )
-    exported += ["history.json", "summary.json", "training.png"]
-    artifacts = RECIPES[args.method].artifacts
-    if artifacts is not None:
-        exported += artifacts(result.model, data, out)
-
-    fine_tuned = "fine_tune_accuracy" in result.scores
-    print(
-        f"\n{'representation':<16}{'k-NN':>8}{'linear probe':>15}"
-        + (f"{'fine-tuned':>13}" if fine_tuned else "")
-    )
-    for name, scores in summary["scores"].items():
-        tuned = scores.get("fine_tune_accuracy")
-        print(
-            f"{name:<16}{scores['knn_accuracy']:>8.3f}"
-            f"{scores['linear_probe_accuracy']:>15.3f}"
-            + (f"{tuned:>13.3f}" if tuned is not None else
-               f"{'':>13}" if fine_tuned else "")
-        )
-    print(
-        f"\ntrained {result.train_seconds:.0f} s, total "
-        f"{summary['total_seconds']:.0f} s, peak memory "
-        f"{summary['peak_memory_gib']:.2f} GiB"
-    )
-    print(f"wrote {', '.join(exported)} to {out}/")
-    return 0
-
-
-def _backup_arguments(args, out):
-    """`pretrain`'s backup arguments for `--resume` (none without it)."""
-    if args.backup_every is not None and args.backup_every < 1:
-        raise ValueError(
-            f"--backup-every must be at least 1, got {args.backup_every}"
-        )
-    if not args.resume:
-        return {}
-    from keras_ssl.callbacks import backup_dir_of
-
-    backup_dir = backup_dir_of(out)
-    if os.path.exists(os.path.join(backup_dir, "training_metadata.json")):
-        print(f"keras-ssl: resuming from the backup in {backup_dir}/")
-    return {"backup_dir": backup_dir,
-            "backup_freq": args.backup_every or "epoch"}
-
-
-def _backup_callbacks(args, out):
-    """`[ResumableBackup]` for `--resume` (none without it)."""
-    backup = _backup_arguments(args, out)
-    if not backup:
-        return []
-    from keras_ssl.callbacks import ResumableBackup
-
-    return [ResumableBackup(backup["backup_dir"], save_freq=backup["backup_freq"])]
-
-
-def _load_image_text(args, seed=0):
-    from keras_ssl.data import load_image_text_data
-
-    spec = args.dataset
-    if spec.startswith("folder:"):
-        spec = spec[len("folder:"):]
-    return load_image_text_data(
-        spec, image_size=getattr(args, "image_size", None),
-        data_dir=args.data_dir, max_examples=getattr(args, "max_examples", None),
-        seed=seed,
-        on_bad_file="skip" if getattr(args, "skip_bad_files", False) else "raise",
-    )
-
-
-def _pretrain_clip(args):
-    from keras_ssl.image_text import ClipConfig, plot_top_captions, pretrain_clip
-
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "image_backbone": args.backbone,
-        "learning_rate": args.learning_rate,
-        "seed": args.seed,
-    }
-    try:
-        config = ClipConfig(**{k: v for k, v in overrides.items() if v is not None})
-        data = _load_image_text(args, config.seed)
-    except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
-
-    import keras
-
-    out = pathlib.Path(args.out or f"runs/clip-{args.dataset.split(':')[0]}")
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"keras-ssl: clip on {data.name} ({len(data.x_train)} image-caption "
-        f"pairs of {data.image_shape}) with {config.image_backbone} and a "
-        f"{config.text_layers}-layer text Transformer, {config.epochs} epochs, "
-        f"backend {keras.backend.backend()}"
-    )
-    start = time.perf_counter()
-    try:
-        callbacks = _backup_callbacks(args, out)
-        result = pretrain_clip(data, config, callbacks=callbacks,
-                               verbose=0 if args.quiet else 2)
-    except ValueError as error:
-        return _fail(str(error).splitlines()[0])
-    model = result.model
-    model.save(out / "model.keras")
-    model.image_encoder.save(out / "image_encoder.keras")
-    model.text_encoder.save_to_preset(str(out / "text_encoder_preset"))
-    exported = ["model.keras", "image_encoder.keras", "text_encoder_preset/"]
-    if hasattr(model.image_encoder, "save_to_preset"):
-        model.image_encoder.save_to_preset(str(out / "image_encoder_preset"))
-        exported.append("image_encoder_preset/")
-    summary = {
-        "method": "clip",
-        "dataset": data.name,
-        "backend": keras.backend.backend(),
-        "config": {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in dataclasses.asdict(config).items()
-        },
-        "train_seconds": round(result.train_seconds, 1),
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "peak_memory_gib": round(_peak_memory_gib(), 2),
-        "scores": {"clip": result.scores, "random_init": result.random_init_scores},
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "history.json").write_text(json.dumps({"history": result.history}))
-    from keras_ssl.evaluation import plot_history
-
-    plot_history(result.history, out / "training.png",
-                 title=f"clip on {data.name} ({keras.backend.backend()})")
-    plot_top_captions(
-        model, data.x_test, list(data.captions_test), out / "top_captions.png",
-        true_captions=list(data.captions_test),
-    )
-    exported += ["summary.json", "history.json", "training.png", "top_captions.png"]
-    keys = [k for k in ("zero_shot_accuracy", "linear_probe_accuracy",
-                        "image_to_text_R@1", "image_to_text_R@5",
-                        "image_to_text_R@10", "text_to_image_R@1",
-                        "text_to_image_R@5", "text_to_image_R@10")
-            if k in result.scores]
-    print(f"\n{'score':<24}{'clip':>8}{'random init':>13}")
-    for key in keys:
-        print(f"{key:<24}{result.scores[key]:>8.3f}"
-              f"{result.random_init_scores[key]:>13.3f}")
-    if "chance" in result.scores:
-        print(f"{'chance (zero-shot)':<24}{result.scores['chance']:>8.3f}")
-    print(
-        f"\ntrained {result.train_seconds:.0f} s, total "
-        f"{summary['total_seconds']:.0f} s, peak memory "
-        f"{summary['peak_memory_gib']:.2f} GiB"
-    )
-    print(f"wrote {', '.join(exported)} to {out}/")
-    return 0
-
-
-def _load_text(args):
-    from keras_ssl.datasets.text_corpus import load_text_files, load_tfds_text
-    from keras_ssl.language import embedded_corpus
-
-    if args.text is None:
-        return "the embedded corpus", embedded_corpus()
-    if args.text.startswith("tfds:"):
-        name = args.text[len("tfds:"):]
-        return args.text, load_tfds_text(
-            name, args.data_dir, text_key=args.text_key,
-            max_examples=args.max_examples,
-        )
-    return args.text, load_text_files(args.text)
-
-
-def _pretrain_language(args):
-    from keras_ssl.language import LanguageConfig, pretrain_language
-
-    overrides = {
-        "method": args.method,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
-        "seed": args.seed,
-        "fine_tune_epochs": args.fine_tune_epochs,
-    }
-    try:
-        config = LanguageConfig(**{k: v for k, v in overrides.items() if v is not None})
-        where, corpus = _load_text(args)
-    except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
-
-    import keras
-
-    out = pathlib.Path(args.out or f"runs/{args.method}-text")
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"keras-ssl: {args.method} on {where} ({len(corpus.names)} documents, "
-        f"{corpus.num_words} words), {config.num_layers} layers × "
-        f"{config.hidden_dim}, {config.steps} steps of {config.batch_size} × "
-        f"{config.sequence_length} tokens, backend {keras.backend.backend()}"
-    )
-    start = time.perf_counter()
-    try:
-        callbacks = _backup_callbacks(args, out)
-        # The downstream task is the language reference's: only with the
-        # embedded corpus.
-        result = pretrain_language(
-            corpus, config, callbacks=callbacks,
-            verbose=0 if args.quiet else 2, downstream=args.text is None,
-        )
-    except ValueError as error:
-        return _fail(str(error).splitlines()[0])
-    model = result.model
-    model.save(out / "model.keras")
-    model.backbone.save_to_preset(str(out / "backbone_preset"))
-    result.tokenizer.save_to_preset(str(out / "backbone_preset"))
-    exported = ["model.keras", "backbone_preset/"]
-    if hasattr(model, "to_keras_hub"):
-        model.to_keras_hub().save_to_preset(str(out / "causal_lm_preset"))
-        exported.append("causal_lm_preset/")
-    summary = {
-        "method": args.method,
-        "text": where,
+        "task": "ctc", "encoder": args.encoder, "dataset": where,
         "backend": keras.backend.backend(),
         "config": dataclasses.asdict(config),
-        "train_seconds": round(result.train_seconds, 1),
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "peak_memory_gib": round(_peak_memory_gib(), 2),
-        "scores": result.scores,
-        "downstream": result.downstream,
-        "samples": result.samples,
+        "train_seconds": round(result.seconds, 1),
+        "labelled_minutes": scores["labelled_minutes"],
+        "cer": scores["cer"], "wer": scores["wer"],
+        "examples": scores["examples"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "history.json").write_text(json.dumps({"history": result.history}))
-    from keras_ssl.evaluation import plot_history
-
     plot_history(result.history, out / "training.png",
-                 title=f"{args.method} on {where} ({keras.backend.backend()})")
-    exported += ["summary.json", "history.json", "training.png"]
-    print(f"\n{'held-out score':<28}{'value':>10}")
-    for key, value in result.scores.items():
-        print(f"{key:<28}{value:>10.4f}")
-    if result.downstream:
-        print(f"\n{'which-document task':<28}{'pretrained':>11}{'random init':>13}")
-        for key, value in result.downstream["pretrained"].items():
-            print(f"{key + ' accuracy':<28}{value:>11.3f}"
-                  f"{result.downstream['random_init'][key]:>13.3f}")
-    for sample in result.samples:
-        print(f"\ngenerated: {sample!r}")
-    print(
-        f"\ntrained {result.train_seconds:.0f} s, total "
-        f"{summary['total_seconds']:.0f} s, peak memory "
-        f"{summary['peak_memory_gib']:.2f} GiB"
-    )
-    print(f"wrote {', '.join(exported)} to {out}/")
+                 title=f"CTC fine-tuning ({keras.backend.backend()})")
+    print(f"\ntest CER {scores['cer']:.3f}, WER {scores['wer']:.3f} "
+          f"({scores['labelled_minutes']:.1f} labelled minutes)")
+    for truth, heard in scores["examples"]:
+        print(f"  truth: {truth}\n  heard: {heard}")
+    print(f"wrote model.keras, summary.json, history.json, training.png to {out}/")
     return 0
 
 
@@ -616,14 +524,19 @@ def _zero_shot(args):
             f"no model at {path}: train one with `keras-ssl pretrain clip` "
             "or pass --model"
         )
+    problem = _use_backend(choose_backend("clip", args.backend, os.environ))
+    if problem:
+        return _fail(problem)
     import numpy as np
 
     import keras_ssl
     from keras_ssl.evaluation import DIGIT_TEMPLATES, ZeroShotClassifier
+    from keras_ssl.recipes import engine
 
     model = keras_ssl.load_model(path)
     try:
-        data = _load_image_text(args)
+        _, data = engine.load_data("clip", args.dataset, data_dir=args.data_dir,
+                                   skip_bad_files=args.skip_bad_files)
     except (ValueError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
     classes = (
@@ -661,166 +574,3 @@ def _zero_shot(args):
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _load_speech(args, labelled):
-    """`(where, corpus)`: the embedded spoken corpus, or a folder of .wav
-    files as a corpus (a seeded tenth held out as its test split)."""
-    from keras_ssl.datasets import load_spoken_corpus
-
-    if args.audio is None:
-        minutes = getattr(args, "labelled_minutes", 10.0)
-        pretrain = getattr(args, "pretrain_minutes", 60.0)
-        return "the embedded spoken corpus", load_spoken_corpus(
-            pretrain_minutes=pretrain, labelled_minutes=minutes, verbose=1)
-    if not args.audio.startswith("folder:"):
-        raise ValueError(f"--audio must be folder:PATH; got {args.audio!r}")
-    import numpy as np
-
-    from keras_ssl.data import load_audio_folder
-    from keras_ssl.datasets import SpeechCorpus, SpeechSplit
-
-    path = args.audio[len("folder:"):]
-    data = load_audio_folder(path)
-    if labelled and data.transcripts is None:
-        raise ValueError(
-            f"{path} has no transcripts (transcripts.tsv, or NAME.txt beside "
-            "NAME.wav): CTC fine-tuning needs them")
-    transcripts = data.transcripts or [""] * len(data.audio)
-    order = np.random.default_rng(0).permutation(len(data.audio))
-    cut = max(1, len(order) // 10)
-
-    def split(indices):
-        return SpeechSplit([data.audio[i] for i in indices],
-                           [transcripts[i] for i in indices],
-                           [path] * len(indices))
-
-    train, test = split(order[cut:]), split(order[:cut])
-    return path, SpeechCorpus(pretrain=train, labelled=train, test=test)
-
-
-def _pretrain_wav2vec2(args):
-    from keras_ssl import speech
-
-    overrides = {"steps": args.steps, "batch_size": args.batch_size,
-                 "curriculum_steps": args.curriculum_steps,
-                 "learning_rate": args.learning_rate, "seed": args.seed}
-    try:
-        config = speech.SpeechConfig(
-            **{k: v for k, v in overrides.items() if v is not None})
-        if args.paper_objective:
-            config = speech.paper_objective(config)
-        where, corpus = _load_speech(args, labelled=False)
-    except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
-
-    import keras
-
-    out = pathlib.Path(args.out or "runs/wav2vec2-speech")
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"keras-ssl: wav2vec2 on {where} ({corpus.pretrain.minutes:.1f} min, "
-        f"{len(corpus.pretrain)} utterances), {config.num_layers} layers × "
-        f"{config.hidden_dim}, {config.curriculum_steps} curriculum + "
-        f"{config.steps} steps of {config.batch_size} utterances, backend "
-        f"{keras.backend.backend()}"
-    )
-    start = time.perf_counter()
-    try:
-        result = speech.pretrain_wav2vec2(
-            corpus, config, callbacks=_backup_callbacks(args, out),
-            verbose=0 if args.quiet else 2)
-    except ValueError as error:
-        return _fail(str(error).splitlines()[0])
-    model = result.model
-    model.save(out / "model.keras")
-    model.encoder.save(out / "encoder.keras")
-    model.encoder.save_to_preset(str(out / "backbone_preset"))
-    summary = {
-        "method": "wav2vec2", "audio": where,
-        "backend": keras.backend.backend(),
-        "config": dataclasses.asdict(config),
-        "train_seconds": round(result.seconds, 1),
-        "total_seconds": round(time.perf_counter() - start, 1),
-        "peak_memory_gib": round(_peak_memory_gib(), 2),
-        "held_out": {k: float(v) for k, v in result.scores.items()},
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "history.json").write_text(json.dumps({"history": result.history}))
-    from keras_ssl.evaluation import plot_history
-
-    plot_history(result.history, out / "training.png",
-                 title=f"wav2vec 2.0 on {where} ({keras.backend.backend()})")
-    print(f"\n{'held-out objective':<28}{'value':>10}")
-    for key in ("contrastive_loss", "accuracy", "code_perplexity", "diversity_loss"):
-        if key in result.scores:
-            print(f"{key:<28}{float(result.scores[key]):>10.4f}")
-    print(f"\ntrained {result.seconds:.0f} s, peak memory "
-          f"{summary['peak_memory_gib']:.2f} GiB")
-    print(f"wrote model.keras, encoder.keras, backbone_preset/, summary.json, "
-          f"history.json, training.png to {out}/")
-    print(f"next: keras-ssl finetune ctc --encoder {out / 'encoder.keras'}")
-    return 0
-
-
-def _finetune_ctc(args):
-    from keras_ssl import speech
-
-    overrides = {"finetune_steps": args.steps,
-                 "finetune_learning_rate": args.learning_rate, "seed": args.seed}
-    try:
-        config = speech.SpeechConfig(
-            **{k: v for k, v in overrides.items() if v is not None})
-        if args.encoder != "random" and not pathlib.Path(args.encoder).exists():
-            raise FileNotFoundError(
-                f"no encoder at {args.encoder}: pretrain one with `keras-ssl "
-                "pretrain wav2vec2`, or pass --encoder random")
-        where, corpus = _load_speech(args, labelled=True)
-    except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
-
-    import keras
-
-    import keras_ssl
-
-    if args.encoder == "random":
-        keras.utils.set_random_seed(config.seed + 2)
-        encoder = speech.build_backbone(config)
-    else:
-        encoder = keras_ssl.load_model(args.encoder)
-    out = pathlib.Path(args.out or "runs/ctc-speech")
-    out.mkdir(parents=True, exist_ok=True)
-    print(
-        f"keras-ssl: CTC fine-tuning of {args.encoder} on {where} "
-        f"({corpus.labelled.minutes:.1f} min labelled, test "
-        f"{corpus.test.minutes:.1f} min), {config.finetune_steps} steps, "
-        f"backend {keras.backend.backend()}"
-    )
-    try:
-        result = speech.finetune_ctc(encoder, corpus, config,
-                                     verbose=0 if args.quiet else 2, examples=5)
-    except ValueError as error:
-        return _fail(str(error).splitlines()[0])
-    result.model.save(out / "model.keras")
-    scores = result.scores
-    summary = {
-        "task": "ctc", "encoder": args.encoder, "audio": where,
-        "backend": keras.backend.backend(),
-        "config": dataclasses.asdict(config),
-        "train_seconds": round(result.seconds, 1),
-        "labelled_minutes": scores["labelled_minutes"],
-        "cer": scores["cer"], "wer": scores["wer"],
-        "examples": scores["examples"],
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "history.json").write_text(json.dumps({"history": result.history}))
-    from keras_ssl.evaluation import plot_history
-
-    plot_history(result.history, out / "training.png",
-                 title=f"CTC fine-tuning ({keras.backend.backend()})")
-    print(f"\ntest CER {scores['cer']:.3f}, WER {scores['wer']:.3f} "
-          f"({scores['labelled_minutes']:.1f} labelled minutes)")
-    for truth, heard in scores["examples"]:
-        print(f"  truth: {truth}\n  heard: {heard}")
-    print(f"wrote model.keras, summary.json, history.json, training.png to {out}/")
-    return 0

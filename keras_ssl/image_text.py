@@ -12,9 +12,9 @@ training captions, builds CLIP from a small image backbone and keras-hub's
   accuracy is scored too);
 - image→text and text→image Recall@1/5/10 over the held-out pairs.
 
-The defaults are the small recipe for the embedded captioned digits (2 CPU
-cores, a few minutes); the paper's ViT-B/32 recipe is in
-`applications/clip.py`.
+The `ClipConfig` defaults are the small recipe for the embedded captioned
+digits; the paper's ViT-B/32 recipe is the `paper` preset of
+`keras_ssl.recipes.presets`.
 """
 
 from __future__ import annotations
@@ -34,34 +34,7 @@ from keras_ssl.evaluation.zero_shot import (
 )
 
 
-@dataclasses.dataclass
-class ClipConfig:
-    """Sizes and optimisation of the small CLIP recipe."""
-
-    image_backbone: str = "cifar_resnet_tiny"  # a key of training.BACKBONES
-    text_width: int = 64
-    text_layers: int = 2
-    text_heads: int = 4
-    sequence_length: int = 24
-    vocabulary_size: int = 1000
-    projection_dim: int = 64
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.1
-    beta_2: float = 0.98  # CLIP's Adam β2
-    warmup_epochs: int = 2
-    templates: tuple = DIGIT_TEMPLATES
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "sequence_length", "projection_dim"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.sequence_length < 3:
-            raise ValueError(
-                f"sequence_length must be >= 3, got {self.sequence_length}"
-            )
+from keras_ssl.recipes.configs import ClipConfig
 
 
 def build_clip(config, captions, image_shape):
@@ -116,17 +89,13 @@ def image_text_dataset(images, token_ids, batch_size, seed=0, repeat=False):
 
 def make_clip_optimizer(config, steps_per_epoch):
     """AdamW with linear warmup and cosine decay, as CLIP trains."""
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = min(total - 1, config.warmup_epochs * steps_per_epoch)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, total - warmup, warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    ) if warmup > 0 else keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, total
-    )
-    return keras.optimizers.AdamW(
-        schedule, weight_decay=config.weight_decay, beta_2=config.beta_2,
-        epsilon=1e-6,
+    from keras_ssl.optimizers import make_optimizer
+
+    return make_optimizer(
+        "adamw", config.learning_rate,
+        config.steps or config.epochs * steps_per_epoch,
+        warmup_steps=config.warmup_epochs * steps_per_epoch,
+        weight_decay=config.weight_decay, beta_2=config.beta_2, epsilon=1e-6,
     )
 
 
@@ -185,20 +154,25 @@ def pretrain_clip(data, config=None, callbacks=(), verbose="auto"):
     dataset = image_text_dataset(
         data.x_train, token_ids, config.batch_size, seed=config.seed
     )
+    from keras_ssl.callbacks import fit_schedule
+
+    templates = config.templates or DIGIT_TEMPLATES
     steps_per_epoch = len(data.x_train) // config.batch_size
+    epochs, _, stop = fit_schedule(
+        config.steps or config.epochs * steps_per_epoch, steps_per_epoch)
     model({"images": data.x_train[:2], "token_ids": token_ids[:2]})
-    random_init_scores = evaluate_clip(model, data, config.templates)
+    random_init_scores = evaluate_clip(model, data, templates)
     model.compile(optimizer=make_clip_optimizer(config, steps_per_epoch))
     start = time.perf_counter()
     history = model.fit(
-        dataset, epochs=config.epochs, callbacks=list(callbacks),
+        dataset, epochs=epochs, callbacks=[*stop, *callbacks],
         verbose=verbose, shuffle=False,
     )
     train_seconds = time.perf_counter() - start
     return ClipResult(
         model=model,
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        scores=evaluate_clip(model, data, config.templates),
+        scores=evaluate_clip(model, data, templates),
         random_init_scores=random_init_scores,
         train_seconds=train_seconds,
     )

@@ -22,10 +22,10 @@ measures, on held-out text:
 | gpt     | byte-level BPE        | `GPT2Backbone`    | next token, causal mask         |
 | t5      | SentencePiece unigram | `T5Backbone`      | span corruption 15%, spans of 3 |
 
-The defaults are the small recipes for the embedded corpus on 2 CPU cores
+The `LanguageConfig` defaults are the small recipes for the embedded corpus
 (the language reference and the standard library's docstrings, ~210 k
-words); the papers' sizes are in `applications/bert.py`, `roberta.py`,
-`gpt2.py` and `t5.py`.
+words); the methods' `embedded` and `paper` presets are in
+`keras_ssl.recipes.presets`.
 """
 
 from __future__ import annotations
@@ -35,68 +35,10 @@ import time
 
 import keras
 
-METHODS = ("bert", "roberta", "gpt", "t5")
+from keras_ssl.recipes.configs import LanguageConfig
+from keras_ssl.recipes.methods import methods_of
 
-
-@dataclasses.dataclass
-class LanguageConfig:
-    """Sizes and optimisation of a small language recipe."""
-
-    method: str = "bert"  # one of METHODS
-    vocabulary_size: int = 2000
-    sequence_length: int = 128
-    hidden_dim: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_dim: int = 256
-    dropout: float = 0.1
-    steps: int = 2500  # optimizer steps (the same compute for every method)
-    steps_per_epoch: int = 100  # how often Keras logs
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.05
-    # Sum gradients over this many batches per optimizer step (RoBERTa's
-    # large batches on a small machine); 1 turns it off.
-    gradient_accumulation_steps: int = 1
-    mask_rate: float = 0.15  # bert, roberta
-    dynamic_masking: bool = True  # bert, roberta (BERT's original: False)
-    noise_density: float = 0.15  # t5
-    mean_span_length: float = 3.0  # t5
-    num_sentinels: int = 64  # t5 (the paper's vocabulary has 100)
-    optimizer: str = "adamw"  # or "adafactor" (T5's)
-    # Extra keras-hub backbone arguments (e.g. T5's activation="relu",
-    # use_gated_activation=False for the original T5).
-    backbone_options: dict = dataclasses.field(default_factory=dict)
-    downstream_classes: int = 16
-    fine_tune_epochs: int = 0  # 0: linear probe only
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(
-                f"unknown language method {self.method!r}; expected one of "
-                f"{', '.join(METHODS)}"
-            )
-        for name in ("vocabulary_size", "sequence_length", "hidden_dim",
-                     "num_layers", "num_heads", "intermediate_dim", "steps",
-                     "steps_per_epoch", "batch_size",
-                     "gradient_accumulation_steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.optimizer not in ("adamw", "adafactor"):
-            raise ValueError(
-                f"optimizer must be 'adamw' or 'adafactor', got {self.optimizer!r}"
-            )
-        if self.hidden_dim % self.num_heads:
-            raise ValueError(
-                f"hidden_dim ({self.hidden_dim}) must be a multiple of "
-                f"num_heads ({self.num_heads})"
-            )
-
-    @property
-    def epochs(self):
-        return max(1, -(-self.steps // self.steps_per_epoch))
+METHODS = methods_of("language")
 
 
 # A quarter of the language reference's paragraphs is held out: the
@@ -229,22 +171,13 @@ def make_language_optimizer(config):
     """AdamW (or Adafactor) with linear warmup and cosine decay over
     `config.steps`, summing `gradient_accumulation_steps` batches per
     update."""
-    from keras_ssl.optimizers import warmup_cosine_schedule
+    from keras_ssl.optimizers import make_optimizer
 
-    warmup = min(config.steps - 1, int(config.warmup_fraction * config.steps))
-    schedule = warmup_cosine_schedule(config.learning_rate, config.steps, warmup)
-    accumulation = int(config.gradient_accumulation_steps)
-    if config.optimizer == "adafactor":
-        return keras.optimizers.Adafactor(
-            schedule,
-            gradient_accumulation_steps=accumulation if accumulation > 1 else None,
-        )
-    return keras.optimizers.AdamW(
-        schedule,
-        weight_decay=config.weight_decay,
-        beta_2=0.98,
-        epsilon=1e-6,
-        gradient_accumulation_steps=accumulation if accumulation > 1 else None,
+    return make_optimizer(
+        config.optimizer, config.learning_rate, config.steps,
+        warmup_steps=int(config.warmup_fraction * config.steps),
+        weight_decay=config.weight_decay, beta_2=0.98, epsilon=1e-6,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
     )
 
 
@@ -334,10 +267,13 @@ def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
     # Built before fit: a resumed run (ResumableBackup) restores into it.
     model(keras.utils.unpack_x_y_sample_weight(next(iter(dataset)))[0])
     model.compile(optimizer=make_language_optimizer(config))
+    from keras_ssl.callbacks import fit_schedule
+
+    epochs, steps_per_epoch, stop = fit_schedule(config.steps, config.steps_per_epoch)
     start = time.perf_counter()
     history = model.fit(
-        dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
-        callbacks=list(callbacks), verbose=verbose,
+        dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        callbacks=[*stop, *callbacks], verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
     scores = objective_scores(model, config, tokenizer, corpus)

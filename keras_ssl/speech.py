@@ -18,10 +18,10 @@ setting in which pre-training beats random initialisation with 1, 2 and 10
 labelled minutes. `paper_objective(config)` switches to the paper's
 quantized targets and masks (spans of 10), which from random init stay at
 chance here unless a curriculum stage (`curriculum_steps`,
-`curriculum_config`) opens the run. The paper's BASE recipe is in
-`applications/wav2vec2.py`.
+`curriculum_config`) opens the run. The paper's BASE recipe is the
+`paper` preset of `keras_ssl.recipes.presets`.
 
-Example (a few steps; the defaults take about 20 minutes of pre-training):
+Example (a few steps):
 
 ```python
 from keras_ssl.datasets import load_spoken_corpus
@@ -43,94 +43,7 @@ import time
 import keras
 
 
-@dataclasses.dataclass
-class SpeechConfig:
-    """Sizes and optimisation of the small speech recipe."""
-
-    # Backbone (a `Wav2Vec2Backbone` with the paper's 7 convolutions).
-    conv_channels: int = 64
-    feature_norm: str = "group"  # BASE's; "layer": the LARGE models'
-    hidden_dim: int = 96
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_dim: int = 192
-    pos_conv_kernel: int = 32
-    pos_conv_groups: int = 4
-    pos_conv_weight_norm: bool = False
-    dropout: float = 0.0
-    layer_norm_first: bool = False
-    # Pre-training: optionally `curriculum_steps` on the easier task of
-    # `curriculum_config` (continuous targets, spans of 3), then `steps` of
-    # the configured objective. The default objective is that easier task
-    # itself (see `quantize_targets`, `mask_*`), so no curriculum; with
-    # `paper_objective` from random init the loss stays at chance here
-    # (benchmarks/speech_diagnostics.py) unless a curriculum opens the run.
-    curriculum_steps: int = 0
-    curriculum_mask_length: int = 3
-    curriculum_mask_prob: float = 0.15
-    steps: int = 3000
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    # Utterances are padded to multiples of this many seconds: one batch
-    # shape (and, under jit, one compilation) per bucket.
-    bucket_seconds: float = 0.5
-    # At 1e-3 the model cannot even fit one repeated batch; at 3e-4 it does
-    # (benchmarks/speech_diagnostics.py, probes one_batch_*).
-    learning_rate: float = 3e-4
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.08
-    num_codebooks: int = 2
-    codebook_size: int = 64
-    codevector_dim: int = 64
-    final_dim: int = 64
-    # Spans of 3 frames from 15% of the frames (~38% masked); the paper's
-    # p = 0.065, M = 10 (~49%): `paper_objective`.
-    mask_prob: float = 0.15
-    mask_length: int = 3
-    num_negatives: int = 100
-    diversity_weight: float = 0.1
-    feature_grad_mult: float = 0.1
-    feature_penalty_weight: float = 10.0
-    drop_identical_distractors: bool = True
-    gumbel_noise: bool = True
-    # Continuous targets (the paper's ablation, its table 4): with the
-    # quantized ones pre-training lost to random init at 10 labelled minutes
-    # (README, speech); `paper_objective` turns them on.
-    quantize_targets: bool = False
-    # The Gumbel temperature falls from 2 to 0.5 over this fraction of the
-    # steps (paper: 0.999995 per update over 400 k updates: 70%).
-    gumbel_anneal_fraction: float = 0.7
-    # Fine-tuning.
-    # CTC leaves the blank-only stage slowly: after 1,000 steps both sides
-    # still output mostly spaces here (CER 0.74-0.77), after 4,000 they spell.
-    finetune_steps: int = 4000
-    finetune_batch_size: int = 8
-    # The post-norm Transformer diverges under Adam at 1e-3 (measured: it
-    # cannot even overfit 4 utterances) and overfits them in 150 steps at 3e-4.
-    finetune_learning_rate: float = 3e-4
-    freeze_transformer_fraction: float = 0.1
-    # The paper keeps the pre-trained feature encoder frozen in fine-tuning;
-    # here freezing it lost to random init at 10 labelled minutes (README).
-    finetune_feature_encoder: bool = True
-    finetune_mask_prob: float = 0.075
-    finetune_channel_mask_prob: float = 0.008
-    finetune_channel_mask_length: int = 16
-    seed: int = 0
-
-    def __post_init__(self):
-        if int(self.curriculum_steps) < 0:
-            raise ValueError(
-                f"`curriculum_steps` must be >= 0; got {self.curriculum_steps}.")
-        for name in ("steps", "batch_size", "finetune_steps",
-                     "finetune_batch_size", "hidden_dim", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"`{name}` must be >= 1; got {getattr(self, name)}.")
-
-    @property
-    def gumbel_decay(self):
-        """The per-step decay that takes τ from 2 to 0.5 in the annealing."""
-        anneal = max(1.0, self.gumbel_anneal_fraction * self.steps)
-        return float(0.25 ** (1.0 / anneal))
+from keras_ssl.recipes.configs import SpeechConfig
 
 
 def build_backbone(config):
@@ -177,13 +90,11 @@ def build_wav2vec2(config, encoder=None):
 
 
 def _optimizer(learning_rate, steps, warmup_fraction, weight_decay):
-    from keras_ssl.optimizers import warmup_cosine_schedule
+    from keras_ssl.optimizers import make_optimizer
 
-    warmup = min(steps - 1, int(warmup_fraction * steps))
-    schedule = warmup_cosine_schedule(learning_rate, steps, warmup)
-    return keras.optimizers.AdamW(
-        schedule, weight_decay=weight_decay, beta_2=0.98, epsilon=1e-6,
-        clipnorm=5.0)
+    return make_optimizer(
+        "adamw", learning_rate, steps, warmup_steps=int(warmup_fraction * steps),
+        weight_decay=weight_decay, beta_2=0.98, epsilon=1e-6, clipnorm=5.0)
 
 
 def _jit():
@@ -205,8 +116,9 @@ def paper_objective(config):
     """`config` with the paper's pre-training objective: quantized targets
     (`num_codebooks` × `codebook_size`, Gumbel softmax, diversity loss) and
     spans of M = 10 frames started with p = 0.065."""
-    return dataclasses.replace(config, quantize_targets=True, mask_prob=0.065,
-                               mask_length=10)
+    from keras_ssl.recipes.presets import PAPER_OBJECTIVE
+
+    return dataclasses.replace(config, **PAPER_OBJECTIVE)
 
 
 def curriculum_config(config):
@@ -233,11 +145,12 @@ def _fit_wav2vec2(corpus, config, callbacks, verbose, encoder):
                              config.warmup_fraction, config.weight_decay),
         jit_compile=_jit(),
     )
-    epochs = max(1, -(-config.steps // config.steps_per_epoch))
+    from keras_ssl.callbacks import fit_schedule
+
+    epochs, steps_per_epoch, stop = fit_schedule(config.steps, config.steps_per_epoch)
     start = time.perf_counter()
-    history = model.fit(data, epochs=epochs,
-                        steps_per_epoch=min(config.steps, config.steps_per_epoch),
-                        callbacks=list(callbacks), verbose=verbose)
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        callbacks=[*stop, *callbacks], verbose=verbose)
     return model, history.history, time.perf_counter() - start
 
 
@@ -336,11 +249,13 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
                              config.warmup_fraction, 0.0),
         jit_compile=_jit(),
     )
-    steps_per_epoch = min(config.finetune_steps, config.steps_per_epoch)
-    epochs = max(1, -(-config.finetune_steps // steps_per_epoch))
+    from keras_ssl.callbacks import fit_schedule
+
+    epochs, steps_per_epoch, stop = fit_schedule(config.finetune_steps,
+                                                 config.steps_per_epoch)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=list(callbacks), verbose=verbose)
+                        callbacks=[*stop, *callbacks], verbose=verbose)
     seconds = time.perf_counter() - start
     scores = error_rates(model, corpus.test, examples=examples)
     scores["labelled_minutes"] = corpus.labelled.minutes

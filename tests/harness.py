@@ -3,7 +3,7 @@
 A method joins the harness with one `MethodCase` entry in `CASES` (a builder
 of a tiny model, a builder of its tf.data pipeline, fixed inputs for the
 cross-backend check and the bad inputs it must reject); the tests in
-`tests/models/test_methods.py` then run the checks of DESIGN.md on it:
+`tests/models/test_methods.py` then run the checks of docs/design.md on it:
 
 - `fit` on a tf.data pipeline of real images, jit-compiled, and the loss drops;
 - evaluate works and the method's extra metrics are in the history;

@@ -65,7 +65,7 @@ def test_every_recipe_is_a_config_of_its_method(app):
     if app.modality in ("vision", "language"):
         assert method == app.method
     if not app.embedded:
-        # Full size: the papers' sizes, read from applications/<script>.py.
+        # Full size: the papers' sizes, from the method's paper preset.
         width = getattr(config, "hidden_dim", None) or getattr(config, "text_width", 0)
         assert (getattr(config, "backbone", "") or "").startswith(
             ("resnet50", "vit_base")) or width >= 512
@@ -177,10 +177,16 @@ def test_module_command_lists_applications(capsys):
         main(["bert_base"])  # a paper recipe: no shipped weights to rebuild
 
 
-def test_paper_recipe_needs_the_repository_scripts(monkeypatch, tmp_path):
-    from keras_ssl.applications import registry
+def test_recipes_are_the_methods_presets():
+    """Every entry reads the package's presets (nothing from the repository's
+    applications/ scripts, so a wheel install has them all)."""
+    from keras_ssl import recipes
 
-    monkeypatch.setattr(registry, "SCRIPTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="applications/ folder"):
-        applications.get("bert_base").recipe()
+    for app in _all():
+        assert app.preset in recipes.presets.names(app.method)
+        assert app.recipe() == recipes.make_config(app.method, app.preset,
+                                                   app.overrides)
+        if not app.embedded:
+            assert app.command.startswith(
+                f"keras-ssl pretrain {app.method} --preset paper")
     assert os.path.isdir(WEIGHTS_DIR)

@@ -43,7 +43,7 @@ def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["scores"]) == {"simclr", "random_init", "raw_pixels"}
     printed = capsys.readouterr().out
-    assert "random_init" in printed and "linear probe" in printed
+    assert "random_init" in printed and "linear_probe_accuracy" in printed
     assert "peak memory" in printed
     # A fresh process loads both files with nothing but `import keras_ssl`.
     loaded = subprocess.run(
@@ -99,7 +99,7 @@ def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, caps
     assert (out / "reconstructions.png").stat().st_size > 5_000
     if method == "beit":
         assert (out / "tokenizer.png").stat().st_size > 5_000
-    assert "fine-tuned" in capsys.readouterr().out
+    assert "fine_tune_accuracy" in capsys.readouterr().out
 
     import keras
 
@@ -118,10 +118,36 @@ def test_backend_choice():
         "tensorflow")
 
 
-def test_method_names_match_the_engine():
+def test_method_names_come_from_the_engine():
+    from keras_ssl import recipes
     from keras_ssl.training import RECIPES
 
-    assert cli.METHOD_NAMES == tuple(RECIPES)
+    assert tuple(RECIPES) == recipes.methods_of("vision")
+
+
+def test_presets_version_and_method_help(capsys):
+    assert cli.main(["presets"]) == 0
+    assert "dino" in capsys.readouterr().out
+    assert cli.main(["presets", "dino"]) == 0
+    printed = capsys.readouterr().out
+    assert "--preset paper" in printed and "teacher_temp" in printed
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and "keras-ssl 0." in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        cli.main(["pretrain", "moco", "--help"])
+    assert done.value.code == 0
+    assert "--queue-size" in capsys.readouterr().out
+
+
+def test_a_flag_the_method_does_not_take(capsys):
+    message = _error(["pretrain", "gpt", "--epochs", "3"], capsys)
+    assert "unrecognized arguments: --epochs 3" in message
+    assert "gpt takes:" in message and "--steps" in message
+    message = _error(["pretrain", "moco", "--set", "queue=3"], capsys)
+    assert "no setting 'queue'" in message and "queue_size" in message
+    message = _error(["pretrain", "moco", "--set", "queue_size"], capsys)
+    assert "KEY=VALUE" in message
 
 
 def test_temperature_of_a_method_without_one(capsys):
@@ -173,7 +199,7 @@ def test_clip_pretrains_then_zero_shot_predicts(tmp_path, capsys):
     argv = ["pretrain", "clip", "--out", str(out), "--epochs", "1",
             "--max-examples", "96", "--batch-size", "32", "--quiet"]
     assert cli.main(argv) == 0
-    for name in ("model.keras", "image_encoder.keras", "summary.json",
+    for name in ("model.keras", "encoder.keras", "summary.json",
                  "training.png", "top_captions.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "text_encoder_preset" / "config.json").exists()
@@ -216,12 +242,13 @@ def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
         tiny_speech, tmp_path, capsys):
     out = tmp_path / "w2v"
     assert cli.main(["pretrain", "wav2vec2", "--steps", "3",
-                     "--curriculum-steps", "2", "--paper-objective", "--quiet",
+                     "--curriculum-steps", "2", "--preset", "paper_objective",
+                     "--quiet",
                      "--out", str(out)]) == 0
-    for name in ("model.keras", "encoder.keras", "backbone_preset",
+    for name in ("model.keras", "encoder.keras", "encoder_preset",
                  "summary.json", "history.json", "training.png"):
         assert (out / name).exists(), name
-    assert "held-out objective" in capsys.readouterr().out
+    assert "contrastive_loss" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["curriculum_contrastive_loss"]) == 1  # 2 steps, 1 epoch
     # The main stage has the paper's quantized targets, the curriculum not.
@@ -243,5 +270,5 @@ def test_speech_cli_errors(tmp_path, capsys):
     assert "fine-tuning task" in capsys.readouterr().err
     assert cli.main(["finetune", "ctc", "--encoder", str(tmp_path / "x.keras")]) == 2
     assert "pretrain wav2vec2" in capsys.readouterr().err
-    assert cli.main(["pretrain", "wav2vec2", "--audio", "mp3:x"]) == 2
+    assert cli.main(["pretrain", "wav2vec2", "--dataset", "mp3:x"]) == 2
     assert "folder:PATH" in capsys.readouterr().err

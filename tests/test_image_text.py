@@ -1,7 +1,5 @@
-"""The CLIP recipe (keras_ssl.image_text) and applications/clip.py."""
+"""The CLIP recipe (keras_ssl.image_text) and its paper preset."""
 
-import importlib.util
-import pathlib
 import types
 
 import numpy as np
@@ -80,18 +78,11 @@ def test_config_rejects_bad_values():
         ClipConfig(epochs=0)
 
 
-def _application():
-    path = pathlib.Path(__file__).parents[1] / "applications" / "clip.py"
-    spec = importlib.util.spec_from_file_location("application_clip", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_paper_preset_builds():
+    from keras_ssl.recipes import make_config
 
-
-def test_application_recipes():
-    recipes = _application().RECIPES
-    assert recipes["digits"]() == ClipConfig()
-    paper = recipes["paper"]()
+    assert make_config("clip") == ClipConfig()
+    paper = make_config("clip", "paper")
     assert (paper.image_backbone, paper.text_width, paper.text_layers,
             paper.text_heads, paper.projection_dim) == ("vit_base32", 512, 12, 8, 512)
     assert (paper.batch_size, paper.learning_rate, paper.weight_decay,

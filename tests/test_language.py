@@ -1,14 +1,12 @@
 """keras_ssl.language: each recipe end to end at a tiny size, the CLI, and the
-applications' language recipes.
+language methods' paper presets.
 
 The end-to-end runs are the slowest part: each method runs on one backend
 (the harness-style tests in tests/models run every backend).
 """
 
 import dataclasses
-import importlib.util
 import json
-import pathlib
 
 import keras
 import keras_hub
@@ -24,7 +22,6 @@ TINY = dict(vocabulary_size=400, sequence_length=32, hidden_dim=16,
 # Each method end to end on one backend (all three with the full matrix).
 HOME_BACKEND = {"bert": "tensorflow", "roberta": "jax", "gpt": "torch",
                 "t5": "tensorflow"}
-APPLICATIONS = pathlib.Path(__file__).parents[1] / "applications"
 
 
 @pytest.fixture(scope="module")
@@ -107,22 +104,16 @@ def test_cli_pretrains_gpt_on_a_text_file(tmp_path, capsys):
         p for doc in load_python_docs().train_paragraphs[:12] for p in doc
     ))
     out = tmp_path / "run"
-    import keras_ssl.language as language
-
-    tiny = dataclasses.replace(LanguageConfig(method="gpt", **TINY))
-    original = language.LanguageConfig
-    language.LanguageConfig = lambda **kw: dataclasses.replace(tiny, **kw)
-    try:
-        code = cli.main(["pretrain", "gpt", "--text", str(text), "--steps", "4",
-                         "--out", str(out), "--quiet"])
-    finally:
-        language.LanguageConfig = original
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()
+             if k not in ("steps", "downstream_classes")]
+    code = cli.main(["pretrain", "gpt", "--dataset", str(text), "--steps", "4",
+                     *sizes, "--out", str(out), "--quiet"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "generated:" in printed and "test_perplexity" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "gpt" and summary["config"]["steps"] == 4
-    for name in ("model.keras", "backbone_preset", "causal_lm_preset",
+    for name in ("model.keras", "encoder_preset", "causal_lm_preset",
                  "training.png", "history.json"):
         assert (out / name).exists(), name
     lm = keras_hub.models.GPT2CausalLM.from_preset(str(out / "causal_lm_preset"))
@@ -132,41 +123,18 @@ def test_cli_pretrains_gpt_on_a_text_file(tmp_path, capsys):
 def test_cli_rejects_a_missing_text_path(tmp_path, capsys):
     from keras_ssl import cli
 
-    code = cli.main(["pretrain", "bert", "--text", str(tmp_path / "nope.txt"),
+    code = cli.main(["pretrain", "bert", "--dataset", str(tmp_path / "nope.txt"),
                      "--backend", BACKEND])
     assert code == 2
-    assert "no such text file or folder" in capsys.readouterr().err
+    assert "nope.txt' not found" in capsys.readouterr().err
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        f"application_{name}", APPLICATIONS / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    import sys
-
-    sys.path.insert(0, str(APPLICATIONS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(APPLICATIONS))
-    return module
-
-
-@pytest.mark.parametrize("name,method", [("bert", "bert"), ("roberta", "roberta"),
-                                         ("gpt2", "gpt"), ("t5", "t5")])
-def test_language_applications_have_embedded_and_paper_recipes(name, method):
+@pytest.mark.parametrize("method", METHODS)
+def test_paper_preset_backbone_options_build(method):
     from keras_ssl.language import build_backbone
+    from keras_ssl.recipes import make_config
 
-    recipes = _load(name).RECIPES
-    assert set(recipes) == {"embedded", "paper"}
-    embedded = recipes["embedded"]()
-    # The CLI's default; BERT and T5 with the 7,500 steps at which they
-    # beat random init (README).
-    assert embedded.steps == (7500 if method in ("bert", "t5") else 2500)
-    assert dataclasses.replace(embedded, steps=2500) == LanguageConfig(method=method)
-    paper = recipes["paper"]()
-    assert paper.method == method and paper.hidden_dim in (512, 768)
+    paper = make_config(method, "paper")
     # The paper's backbone options build (at a tiny size).
     tiny = dataclasses.replace(paper, hidden_dim=16, num_heads=2, num_layers=1,
                                intermediate_dim=32, sequence_length=16)
@@ -185,7 +153,7 @@ def test_language_applications_have_embedded_and_paper_recipes(name, method):
 
 
 def test_language_methods_registry_matches_the_recipes_and_the_cli():
-    from keras_ssl import cli
+    from keras_ssl import recipes
     from keras_ssl.models import LANGUAGE_METHODS
 
-    assert tuple(LANGUAGE_METHODS) == METHODS == cli.LANGUAGE_METHODS
+    assert tuple(LANGUAGE_METHODS) == METHODS == recipes.methods_of("language")

@@ -1,4 +1,4 @@
-"""The pretraining engine behind the CLI and the benchmarks."""
+"""The vision family of the recipe engine (keras_ssl.training)."""
 
 import keras
 import numpy as np
@@ -11,15 +11,16 @@ from keras_ssl.training import (
     PretrainConfig,
     TimeBudget,
     build_backbone,
-    make_optimizer,
+    make_vision_optimizer,
     raw_pixel_scores,
 )
+from keras_ssl.callbacks import StopAtStep, fit_schedule
 
 
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"method": "swav"}, "unknown method"),
+        ({"method": "swav"}, "unknown vision method"),
         ({"backbone": "vgg"}, "unknown backbone"),
         ({"optimizer": "adagrad"}, "unknown optimizer"),
         ({"epochs": 0}, "epochs"),
@@ -28,6 +29,9 @@ from keras_ssl.training import (
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"fine_tune_epochs": -1}, "fine_tune_epochs"),
         ({"beta_2": 1.0}, "beta_2"),
+        ({"steps": 0}, "steps"),
+        ({"crop_scale": (0.5, 0.2)}, "crop_scale"),
+        ({"grayscale_p": 1.5}, "grayscale_p"),
     ],
 )
 def test_config_validation(kwargs, message):
@@ -67,7 +71,7 @@ def test_every_backbone_builds_and_unknown_fails():
 def test_optimizers_warm_up_then_decay(name, cls):
     config = PretrainConfig(optimizer=name, epochs=10, warmup_epochs=2,
                             learning_rate=0.4)
-    optimizer = make_optimizer(config, steps_per_epoch=10)
+    optimizer = make_vision_optimizer(config, steps_per_epoch=10)
     assert isinstance(optimizer, cls)
     lr = optimizer._learning_rate  # the schedule itself, not its current value
     values = [float(keras.ops.convert_to_numpy(lr(step))) for step in (0, 20, 100)]
@@ -90,3 +94,23 @@ def test_time_budget_stops_at_the_end_of_an_epoch():
     history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5,
                         verbose=0, callbacks=[budget])
     assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 1
+
+
+def test_steps_replace_epochs_in_the_schedule():
+    config = PretrainConfig(epochs=10, steps=25, warmup_epochs=0, learning_rate=0.4)
+    lr = make_vision_optimizer(config, steps_per_epoch=10)._learning_rate
+    assert float(keras.ops.convert_to_numpy(lr(25))) < 1e-6  # ends at step 25
+    assert fit_schedule(25, 10)[:2] == (3, 10)
+    assert fit_schedule(20, 10) == (2, 10, [])
+    assert fit_schedule(4, 100)[:2] == (1, 4)
+
+
+def test_fit_runs_exactly_the_asked_steps():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    epochs, per_epoch, stop = fit_schedule(7, 3)
+    assert [type(c) for c in stop] == [StopAtStep]
+    x = np.zeros((30, 2))
+    model.fit(x, np.zeros((30, 1)), batch_size=1, epochs=epochs,
+              steps_per_epoch=per_epoch, verbose=0, callbacks=stop)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 7

@@ -19,8 +19,8 @@
 # colour, at a size and position, with captions such as "a small red seven in
 # the top left"), nothing downloaded. We train CLIP, classify held-out digits
 # zero-shot from the ten names "zero" ... "nine", retrieve captions from images
-# and images from captions, and look at the similarity matrix. The default run
-# takes about 5 minutes on 2 CPU cores with PyTorch.
+# and images from captions, and look at the similarity matrix. The default budget
+# is sized for a CPU.
 
 # %% [markdown]
 # ## Setup
@@ -87,7 +87,7 @@ for caption in data.captions_train[:4]:
 # projections into a shared 64-d space and the learnable temperature, stored as
 # `t = log(1/0.07)` and clipped at exp(t) = 100 as in the paper.
 # `keras_ssl.models.CLIP` takes any image and text encoders; the paper's ViT-B/32
-# recipe is in `applications/clip.py`.
+# recipe is the `paper` preset (`keras-ssl presets clip`).
 
 # %%
 config = ClipConfig(epochs=EPOCHS, batch_size=128, warmup_epochs=1 if EPOCHS > 1 else 0)

@@ -17,8 +17,7 @@
 # held-out paragraphs by the document they come from, against the same
 # architecture at random initialisation: that is what pretraining buys.
 #
-# The whole default run takes about 5 minutes on 2 CPU cores with PyTorch. Its
-# budget is tiny next to the papers' (BERT-Base: 1 M steps of 256 × 512 tokens),
+# The default run is sized for a CPU. Its budget is tiny next to the papers' (BERT-Base: 1 M steps of 256 × 512 tokens),
 # so read the scores as a demonstration of the pipeline, not of the papers'
 # numbers; `keras-ssl pretrain bert|roberta|gpt|t5` and
 # `benchmarks/language_quality.py` run the measured 2,500-step recipes.
@@ -93,7 +92,7 @@ print(textwrap.fill(corpus.train_paragraphs[0][1][:300], 88), "...")
 # 2 Transformer layers of width 64, a 1,000-entry vocabulary, rows of 64 tokens,
 # batches of 16, AdamW with warmup and cosine decay. (The library's recipe uses
 # 128-token rows, batches of 32 and a 2,000-entry vocabulary; smaller here so
-# that four models train in a few minutes.)
+# that four models train within a short CPU run.)
 
 
 # %%

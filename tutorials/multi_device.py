@@ -5,7 +5,7 @@
 # over four devices and check that the two runs take the *same* steps; then train
 # it in mixed precision (bfloat16) and compare with float32; then accumulate
 # gradients over micro-batches. No GPU is needed: JAX can pretend that the CPU is
-# four devices. The default run took 2.2 minutes on 2 shared CPU cores.
+# four devices.
 #
 # **Choose the backend.** Data parallelism through `keras.distribution` needs JAX,
 # so this notebook defaults to `"jax"`. Under `"tensorflow"` or `"torch"` it says so,

@@ -21,7 +21,7 @@
 #
 # Here: the embedded spoken corpus, real speech synthesised by eSpeak NG from the
 # embedded text (60 unlabelled minutes, 10 labelled minutes, 5 minutes of unseen
-# voices and sentences; made once, ~35 s, and cached), nothing downloaded.
+# voices and sentences; synthesised once and cached), nothing downloaded.
 #
 # **Be warned: at this tutorial's budget pretraining is not shown to beat random
 # initialisation.** Both fine-tuned models output mostly blanks and spaces after a
@@ -31,8 +31,8 @@
 # small default (`SpeechConfig()`: continuous targets, spans of 3, the feature
 # encoder trained in CTC) is the setting that does beat random initialisation at
 # its full budget, with 1, 2 and 10 labelled minutes (README, "Speech";
-# `keras-ssl pretrain wav2vec2`). The default run of this tutorial takes about 5
-# minutes on 2 CPU cores with PyTorch.
+# `keras-ssl pretrain wav2vec2`). The default budget of this tutorial is sized
+# for a CPU.
 
 # %% [markdown]
 # ## Setup
@@ -78,7 +78,7 @@ print(f"backend: {keras.backend.backend()}, {PRETRAIN_STEPS} pretraining steps, 
 # %% [markdown]
 # ## The spoken corpus
 #
-# `load_spoken_corpus` synthesises the corpus on the first call (~35 s) and
+# `load_spoken_corpus` synthesises the corpus on the first call and
 # caches it (`$KERAS_SSL_CACHE/speech` or `~/.cache/keras_ssl/speech`). The
 # durations are arguments: another size is another cache entry, made anew. The
 # tiny test run (`KERAS_SSL_TUTORIAL_STEPS` < 20) asks for well under a minute of
@@ -220,8 +220,8 @@ print("pictures in", OUT)
 # ## Where to go next
 #
 # - `keras-ssl pretrain wav2vec2` then `keras-ssl finetune ctc` run the library's
-#   small default at its full budget (`--paper-objective --curriculum-steps 1500`:
-#   this tutorial's two stages); `benchmarks/speech_quality.py` measures it.
+#   small default at its full budget (`--preset paper_objective --curriculum-steps
+#   1500`: this tutorial's two stages); `benchmarks/speech_quality.py` measures it.
 # - Your own audio: `keras_ssl.data.load_audio_folder(PATH)` (wav files with
 #   transcripts), then `keras_ssl.data.speech_dataset`.
-# - `applications/wav2vec2.py` has the paper's BASE sizes.
+# - `keras-ssl presets wav2vec2` shows the paper's BASE sizes (`--preset paper`).

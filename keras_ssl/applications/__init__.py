@@ -25,9 +25,8 @@ Two kinds of entries:
   them (`app.command`).
 - **Paper** (`app.weights is None`): the full-size recipes (ResNet-50
   SimCLR/MoCo/BYOL/DINO on ImageNet, ViT-B MAE/BEiT, BERT-base, RoBERTa-base,
-  GPT-2 small, T5-small, wav2vec 2.0 BASE, CLIP ViT-B/32) with the papers'
-  hyper-parameters, read from the scripts in the repository's
-  `applications/` folder. Nothing is downloaded: `load(preset=PATH)` loads a
+  GPT-2 small, T5-small, wav2vec 2.0 BASE, CLIP ViT-B/32): the methods'
+  `paper` presets (`keras_ssl.recipes.presets`). Nothing is downloaded: `load(preset=PATH)` loads a
   keras-hub preset directory you have locally (one of yours or a keras-hub
   one), and `pretrain(data)` trains the recipe on your data.
 """

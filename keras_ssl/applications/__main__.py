@@ -34,7 +34,7 @@ def main(argv=None):
     if not app.embedded and args.out is None:
         parser.error(f"{app.name} is a paper recipe with no shipped weights: pass "
                      "--out DIR to train it here (on its embedded-size data it "
-                     "would not fit), or run its applications/ script.")
+                     f"would not fit), or run: {app.command}")
     run = app.build(out=args.out, verbose=2)
     print(json.dumps(app.record if args.out is None else {}, indent=2, default=str))
     print(f"wrote {args.out or app.weights} in {run.seconds / 60:.1f} min")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import importlib.util
 import json
 import os
 import pathlib
 import time
-from typing import Any, Callable
+from typing import Any
 
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "weights"
-# The paper recipes live in the repository's applications/ scripts (one
-# file per method, each runnable); the registry reads them from there.
-SCRIPTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "applications"
 # The file a built application writes next to its preset: the recipe, the
 # command, the backend, the time and the scores of the run that made it.
 RECORD = "keras_ssl_application.json"
@@ -44,87 +40,31 @@ class Pretrained:
         return directory
 
 
-# --- what each modality runs ------------------------------------------------
-def _pretrain_vision(config, data, verbose):
-    from keras_ssl.data import load_image_data
-    from keras_ssl.training import pretrain
-
-    data = data if data is not None else load_image_data("digits")
-    result = pretrain(data, config, verbose=verbose, baseline=False)
-    return result.encoder, None, result
-
-
-def _pretrain_language(config, data, verbose):
-    from keras_ssl.language import pretrain_language
-
-    result = pretrain_language(data, config, verbose=verbose, downstream=False)
-    return result.model.backbone, result.tokenizer, result
-
-
-def _pretrain_speech(config, data, verbose):
-    from keras_ssl.datasets import load_spoken_corpus
-    from keras_ssl.speech import pretrain_wav2vec2
-
-    data = data if data is not None else load_spoken_corpus()
-    result = pretrain_wav2vec2(data, config, verbose=verbose)
-    return result.model.encoder, None, result
-
-
-def _pretrain_image_text(config, data, verbose):
-    from keras_ssl.data import load_image_text_data
-    from keras_ssl.image_text import pretrain_clip
-
-    data = data if data is not None else load_image_text_data("digits")
-    result = pretrain_clip(data, config, verbose=verbose)
-    return result.model.image_encoder, None, result
-
-
-_PRETRAIN = {
-    "vision": _pretrain_vision,
-    "language": _pretrain_language,
-    "speech": _pretrain_speech,
-    "image-text": _pretrain_image_text,
-}
-
-
 def _scores(result):
     """The measurements a run's result carries, for the record."""
-    found = {}
-    for name in ("scores", "random_init_scores"):
-        value = getattr(result, name, None)
-        if isinstance(value, dict):
-            found[name] = {k: v for k, v in value.items()
-                           if isinstance(v, (int, float, str))}
-    return found
+    return {"scores": {row: {k: v for k, v in values.items()
+                             if isinstance(v, (int, float, str))}
+                       for row, values in result.scores.items()}}
 
 
-def _script_recipe(script, recipe):
-    """`RECIPES[recipe]()` of `applications/<script>.py`."""
-    path = SCRIPTS_DIR / f"{script}.py"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"The paper recipes are read from the repository's applications/ "
-            f"folder, which this installation does not have ({path}). Install "
-            "keras-ssl from a clone of the repository (pip install -e .)."
-        )
-    spec = importlib.util.spec_from_file_location(f"_keras_ssl_app_{script}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.RECIPES[recipe]()
+_MODALITY = {"vision": "vision", "image_text": "image-text",
+             "language": "language", "speech": "speech"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Application:
-    """One pretraining recipe and the backbone it produces.
+    """One pretraining recipe (a method's preset, with overrides) and the
+    backbone it produces.
 
     Attributes:
         name: the registry key.
-        method: the method (`"simclr"`, `"gpt"`, `"wav2vec2"`, ...).
-        modality: `"vision"`, `"language"`, `"speech"` or `"image-text"`.
+        method: the method (a key of `keras_ssl.recipes.METHODS`).
+        preset: the method's preset the recipe starts from.
         backbone: the architecture, in words.
         data: what it pretrains on.
         summary: what the recipe is, in a sentence.
-        script: the `applications/` script holding the paper recipes.
+        overrides: values that replace the preset's (the shipped weights'
+            run), as `keras-ssl pretrain METHOD --set KEY=VALUE` would.
         embedded: whether its weights ship with the package.
         backend: the backend the shipped weights were trained with (they
             load on every backend).
@@ -143,21 +83,30 @@ class Application:
 
     name: str
     method: str
-    modality: str
+    preset: str
     backbone: str
     data: str
     summary: str
-    recipe_fn: Callable[[], Any] = dataclasses.field(repr=False)
-    script: str = ""
+    overrides: dict = dataclasses.field(default_factory=dict)
     embedded: bool = False
     backend: str = "tensorflow"
+
+    @property
+    def modality(self):
+        """`"vision"`, `"language"`, `"speech"` or `"image-text"`."""
+        from keras_ssl import recipes
+
+        return _MODALITY[recipes.METHODS[self.method].family]
 
     # --- the recipe -----------------------------------------------------
     def recipe(self, **overrides):
         """The recipe's config (`PretrainConfig`, `LanguageConfig`,
-        `SpeechConfig` or `ClipConfig`), with `overrides` replaced."""
-        config = self.recipe_fn()
-        return dataclasses.replace(config, **overrides) if overrides else config
+        `SpeechConfig` or `ClipConfig`): the preset with the application's
+        and then these `overrides`."""
+        from keras_ssl import recipes
+
+        return recipes.make_config(self.method, self.preset,
+                                   {**self.overrides, **overrides})
 
     @property
     def weights(self):
@@ -173,7 +122,9 @@ class Application:
         if self.embedded:
             return (f"KERAS_BACKEND={self.backend} python -m keras_ssl.applications "
                     f"{self.name}")
-        return f"python applications/{self.script}.py --recipe <paper recipe> ..."
+        sets = "".join(f" --set {k}={v!r}" for k, v in self.overrides.items())
+        return (f"keras-ssl pretrain {self.method} --preset {self.preset}{sets} "
+                "--dataset <your data>")
 
     @property
     def record(self):
@@ -186,13 +137,16 @@ class Application:
     # --- running it -----------------------------------------------------
     def pretrain(self, data=None, verbose="auto", **overrides):
         """Runs the recipe (with `overrides`) on `data` (default: the
-        embedded data of the modality) and returns a `Pretrained` with the
-        backbone, its tokenizer (language) and the method's result."""
+        embedded data of the method) and returns a `Pretrained` with the
+        backbone, its tokenizer (language) and the engine's `RunResult`."""
+        from keras_ssl import recipes
+
         config = self.recipe(**overrides)
         start = time.perf_counter()
-        backbone, tokenizer, result = _PRETRAIN[self.modality](config, data, verbose)
-        return Pretrained(backbone, tokenizer, result, time.perf_counter() - start,
-                          config)
+        result = recipes.run(self.method, self.preset, data=data, config=config,
+                             verbose=verbose, evaluate=False)
+        return Pretrained(result.encoder, result.tokenizer, result,
+                          time.perf_counter() - start, config)
 
     def load(self, preset=None):
         """The pretrained backbone: the shipped weights, or the keras-hub
@@ -243,6 +197,8 @@ class Application:
             "application": self.name,
             "command": self.command,
             "backend": keras.backend.backend(),
+            "method": self.method,
+            "preset": self.preset,
             "recipe": dataclasses.asdict(run.config),
             "train_minutes": round(run.seconds / 60, 2),
             "parameters": int(run.backbone.count_params()),
@@ -253,91 +209,61 @@ class Application:
 
 
 # --- the entries --------------------------------------------------------------
-def _simclr_digits():
-    from keras_ssl.training import PretrainConfig
-
-    return PretrainConfig(method="simclr", epochs=60, knn_every=20)
-
-
-def _gpt_docs():
-    from keras_ssl.language import LanguageConfig
-
-    return LanguageConfig(method="gpt", steps=2000)
-
-
-def _wav2vec2_speech():
-    from keras_ssl.speech import SpeechConfig
-
-    return SpeechConfig()
-
-
-def _clip_digits():
-    from keras_ssl.image_text import ClipConfig
-
-    return ClipConfig(epochs=20)
-
-
-def _paper(script, recipe):
-    return lambda: _script_recipe(script, recipe)
-
-
 _ENTRIES = [
-    # Embedded: weights ship with the package.
+    # Embedded: weights ship with the package (the preset, with the
+    # overrides of the run that made them).
     Application(
-        "simclr_digits", "simclr", "vision", "CIFARResNetBackbone (16-32-64, 1 block each)",
+        "simclr_digits", "simclr", "embedded",
+        "CIFARResNetBackbone (16-32-64, 1 block each)",
         "the embedded cluttered digits (16×16)",
         "SimCLR, NT-Xent over two strongly augmented views, AdamW, 60 epochs.",
-        _simclr_digits, "simclr", embedded=True, backend="tensorflow"),
+        overrides={"epochs": 60, "knn_every": 20}, embedded=True),
     Application(
-        "gpt_python_docs", "gpt", "language",
+        "gpt_python_docs", "gpt", "embedded",
         "keras-hub GPT2Backbone, 2 layers × 64, byte-level BPE of 2,000",
         "CPython's language reference and standard-library docstrings",
         "GPT next-token prediction, 2,000 AdamW steps of 32 × 128 tokens.",
-        _gpt_docs, "gpt2", embedded=True, backend="tensorflow"),
+        overrides={"steps": 2000}, embedded=True),
     Application(
-        "clip_digits", "clip", "image-text",
-        "CIFARResNetBackbone image encoder (the image side of CLIP; the text encoder is not shipped)",
+        "clip_digits", "clip", "embedded",
+        "CIFARResNetBackbone image encoder (the image side of CLIP; the text "
+        "encoder is not shipped)",
         "the embedded captioned digits",
         "CLIP, symmetric contrastive loss over 5,384 image-caption pairs, 20 epochs.",
-        _clip_digits, "clip", embedded=True, backend="tensorflow"),
-    # Paper recipes: no weights, nothing downloaded.
+        overrides={"epochs": 20}, embedded=True),
+    # Paper recipes: the methods' paper presets; no weights, nothing downloaded.
     *[
-        Application(name, method, modality, backbone, data, summary,
-                    _paper(script, recipe), script)
-        for name, method, modality, backbone, data, summary, script, recipe in [
-            ("simclr_resnet50_imagenet", "simclr", "vision", "ResNet-50", "ImageNet",
-             "SimCLR: batch 4096, LARS 4.8, τ 0.1, 100 epochs.", "simclr", "imagenet"),
-            ("moco_resnet50_imagenet", "moco", "vision", "ResNet-50", "ImageNet",
-             "MoCo v2: queue 65,536, momentum 0.999, τ 0.2, SGD, 200 epochs.", "moco",
-             "imagenet"),
-            ("byol_resnet50_imagenet", "byol", "vision", "ResNet-50", "ImageNet",
-             "BYOL: predictor, EMA 0.996 → 1, LARS, 300 epochs.", "byol", "imagenet"),
-            ("dino_resnet50_imagenet", "dino", "vision", "ResNet-50 (the paper's "
-             "ViT-S/16 needs a keras-hub ViT)", "ImageNet",
-             "DINO: multi-crop, centering, sharpening, EMA teacher 0.996, AdamW, 100 epochs.", "dino",
-             "imagenet"),
-            ("mae_vit_b16_imagenet", "mae", "vision", "ViT-B/16", "ImageNet",
-             "MAE: 75% masking, 8-block decoder, 800 epochs.", "mae", "imagenet"),
-            ("beit_vit_b16_imagenet", "beit", "vision", "ViT-B/16", "ImageNet",
-             "BEiT: 40% blockwise masking, visual tokens of a VQ tokenizer (8,192 codes).", "beit",
-             "imagenet"),
-            ("bert_base", "bert", "language", "BERT-base (12 × 768)",
+        Application(name, method, "paper", backbone, data, summary)
+        for name, method, backbone, data, summary in [
+            ("simclr_resnet50_imagenet", "simclr", "ResNet-50", "ImageNet",
+             "SimCLR: batch 4096, LARS 4.8, τ 0.1, 100 epochs."),
+            ("moco_resnet50_imagenet", "moco", "ResNet-50", "ImageNet",
+             "MoCo v2: queue 65,536, momentum 0.999, τ 0.2, SGD, 200 epochs."),
+            ("byol_resnet50_imagenet", "byol", "ResNet-50", "ImageNet",
+             "BYOL: predictor, EMA 0.996 → 1, LARS, 300 epochs."),
+            ("dino_resnet50_imagenet", "dino", "ResNet-50 (the paper's ViT-S/16 "
+             "recipe)", "ImageNet",
+             "DINO: 2 × 224 + 10 × 96 crops, centering, teacher 0.04 → 0.07, "
+             "EMA 0.996 → 1, AdamW, 100 epochs."),
+            ("mae_vit_b16_imagenet", "mae", "ViT-B/16", "ImageNet",
+             "MAE: 75% masking, 8-block decoder, 800 epochs."),
+            ("beit_vit_b16_imagenet", "beit", "ViT-B/16", "ImageNet",
+             "BEiT: 40% blockwise masking, visual tokens of a VQ tokenizer "
+             "(8,192 codes)."),
+            ("bert_base", "bert", "BERT-base (12 × 768)",
              "BooksCorpus + Wikipedia (your text)",
-             "MLM 15% (80/10/10) + NSP, 1 M steps of 256 × 512.", "bert", "paper"),
-            ("roberta_base", "roberta", "language", "RoBERTa-base (12 × 768)",
-             "your text", "MLM, dynamic masks, FULL-SENTENCES, batch 8 k.", "roberta",
-             "paper"),
-            ("gpt2_small", "gpt", "language", "GPT-2 small (12 × 768)", "your text",
-             "Next-token prediction, 1,024 tokens.", "gpt2", "paper"),
-            ("t5_small", "t5", "language", "T5-small", "C4 (your text)",
-             "Span corruption 15%, mean span 3.", "t5", "paper"),
-            ("wav2vec2_base", "wav2vec2", "speech", "wav2vec 2.0 BASE (95 M)",
+             "MLM 15% (80/10/10) + NSP, 1 M steps of 256 × 512."),
+            ("roberta_base", "roberta", "RoBERTa-base (12 × 768)", "your text",
+             "MLM, dynamic masks, FULL-SENTENCES, batch 8 k."),
+            ("gpt2_small", "gpt", "GPT-2 small (12 × 768)", "your text",
+             "Next-token prediction, 1,024 tokens."),
+            ("t5_small", "t5", "T5-small", "C4 (your text)",
+             "Span corruption 15%, mean span 3."),
+            ("wav2vec2_base", "wav2vec2", "wav2vec 2.0 BASE (95 M)",
              "LibriSpeech 960 h (your audio)",
-             "Masked spans p 0.065 M 10, 100 distractors, G 2 × V 320.", "wav2vec2",
-             "paper"),
-            ("clip_vit_b32", "clip", "image-text", "ViT-B/32 + 12-layer text Transformer",
-             "image-text pairs (your data)", "CLIP: batch 32,768, 32 epochs.", "clip",
-             "paper"),
+             "Masked spans p 0.065 M 10, 100 distractors, G 2 × V 320."),
+            ("clip_vit_b32", "clip", "ViT-B/32 + 12-layer text Transformer",
+             "image-text pairs (your data)", "CLIP: batch 32,768, 32 epochs."),
         ]
     ],
 ]

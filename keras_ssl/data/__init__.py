@@ -4,6 +4,7 @@ from keras_ssl.data import augment
 from keras_ssl.data.views import SimCLRAugmentation, multi_view_dataset
 from keras_ssl.data.images import DIGITS_IMAGE_SIZE, ImageData, load_image_data
 from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
+from keras_ssl.data.policies import byol_augmentations, dino_multicrop, mae_augmentation
 from keras_ssl.data.captions import ImageTextData, load_image_text_data
 from keras_ssl.data.text import (
     SPECIAL_TOKENS,

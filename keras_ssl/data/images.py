@@ -31,16 +31,17 @@ from keras_ssl.data.bad_files import (
     decode_image_file,
     tfds_decoded,
 )
-from keras_ssl.datasets.digits import _stratified_split, load_cluttered_digits
+from keras_ssl.datasets.digits import load_cluttered_digits
+from keras_ssl.datasets.splits import stratified_split
 
 #: What `load_image_data` accepts as a dataset.
 DatasetSpec = Union[str, Sequence[np.ndarray], Mapping[str, np.ndarray]]
 
 #: The side `load_image_data("digits")` renders the digits at. The source
 #: scans are 8×8, so 16 px keeps all of their detail; 32 px costs 4× the
-#: compute per image and, on 2 CPU cores, measured 7× slower epochs for the
-#: default backbone, which within 10 minutes meant far fewer epochs and a
-#: worse representation (README, "Measured").
+#: compute per image, so the same training budget gives far fewer epochs
+#: and, measured with the default backbone, a worse representation
+#: (README, "Measured").
 DIGITS_IMAGE_SIZE = 16
 
 _SPEC_HELP = "expected 'digits', 'tfds:NAME', 'folder:PATH' or NumPy arrays"
@@ -285,7 +286,7 @@ def _load_arrays(
     if len(parts) == 2:
         x = _as_images(parts[0], "x", size)
         y = _as_labels(parts[1], len(x), "y")
-        train, test = _stratified_split(y, validation_split, rng)
+        train, test = stratified_split(y, validation_split, rng)
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
     else:
         x_train = _as_images(parts[0], "x_train", size)
@@ -428,7 +429,7 @@ def _load_folder(
             f"ending in {', '.join(_IMAGE_SUFFIXES)}"
         )
     labels = np.asarray(labels, dtype=np.int32)
-    train, test = _stratified_split(labels, validation_split, rng)
+    train, test = stratified_split(labels, validation_split, rng)
     # Cap before decoding, so only the kept images are read.
     train, test = _subset(train, max_examples, rng), _subset(test, max_examples, rng)
     bad = BadFiles(on_bad_file, f"image folder {str(root)!r}")
@@ -579,7 +580,7 @@ def _load_tfds(
     if not splits or "test" in splits:
         x_test, y_test = read("test")
     else:
-        train, test = _stratified_split(y_train, validation_split, rng)
+        train, test = stratified_split(y_train, validation_split, rng)
         x_train, y_train, x_test, y_test = (
             x_train[train], y_train[train], x_train[test], y_train[test]
         )

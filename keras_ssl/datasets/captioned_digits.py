@@ -52,9 +52,9 @@ from sklearn.datasets import load_digits
 from keras_ssl.datasets.digits import (
     _Rendering,
     _render,
-    _stratified_split,
     check_arguments,
 )
+from keras_ssl.datasets.splits import stratified_split
 
 #: Class names, indexed by label: the words the digits are captioned with.
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -290,7 +290,7 @@ def _generate(
     # Child 0 is the split stream of load_cluttered_digits (children 1-3
     # render it); 4 and 5 are this corpus's train and test streams.
     streams = np.random.SeedSequence(seed).spawn(6)
-    train_idx, test_idx = _stratified_split(
+    train_idx, test_idx = stratified_split(
         labels, test_fraction, np.random.default_rng(streams[0])
     )
     order_seq, train_seq = streams[4].spawn(2)

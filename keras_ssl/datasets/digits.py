@@ -25,6 +25,8 @@ import functools
 import numpy as np
 from sklearn.datasets import load_digits
 
+from keras_ssl.datasets.splits import stratified_split
+
 #: ITU-R BT.601 luma weights, the ones `tf.image.rgb_to_grayscale` uses.
 LUMA_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
 
@@ -138,7 +140,7 @@ def _build(
     labels = digits.target.astype(np.int32)
 
     split_seq, train_seq, test_seq, unlabeled_seq = np.random.SeedSequence(seed).spawn(4)
-    train_idx, test_idx = _stratified_split(labels, test_fraction, np.random.default_rng(split_seq))
+    train_idx, test_idx = stratified_split(labels, test_fraction, np.random.default_rng(split_seq))
     unlabeled_idx = np.repeat(train_idx, renders_per_digit)
     np.random.default_rng(unlabeled_seq).shuffle(unlabeled_idx)
 
@@ -178,20 +180,6 @@ def _is_int(value: object) -> bool:
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
-
-
-def _stratified_split(
-    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Splits indices per class; both parts come back shuffled."""
-    train, test = [], []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        # Round half up; a class with two or more members keeps one on each side.
-        num_test = min(max(int(np.floor(len(members) * test_fraction + 0.5)), 1), len(members) - 1)
-        test.append(members[:num_test])
-        train.append(members[num_test:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
 def _colours_with_luma(rng: np.random.Generator, luma: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from keras_ssl.models.beit import BEiT
 from keras_ssl.models.byol import BYOL
 from keras_ssl.models.causal_lm import CausalLanguageModel
 from keras_ssl.models.clip import CLIP
-from keras_ssl.models.dino import DINO, DINOCollapseMonitor
+from keras_ssl.models.dino import DINO
 from keras_ssl.models.mae import MAE
 from keras_ssl.models.masked_lm import MaskedLanguageModel
 from keras_ssl.models.moco import MoCo, MoCoV3
@@ -17,6 +17,7 @@ from keras_ssl.models.ssl_model import (
     freeze,
     pool_features,
     use_batch_statistics,
+    with_free_image_size,
 )
 from keras_ssl.models.vq_tokenizer import VQTokenizer
 from keras_ssl.models.wav2vec2 import Wav2Vec2

@@ -77,13 +77,12 @@ class BEiT(SSLModel):
 
     ```python
     import keras, keras_ssl
-    from keras_ssl.data import load_image_data, multi_view_dataset
+    from keras_ssl.data import load_image_data, mae_augmentation, multi_view_dataset
     from keras_ssl.models.beit import BEiT
-    from keras_ssl.models.mae import paper_augmentation
     from keras_ssl.models.vq_tokenizer import VQTokenizer
 
     data = load_image_data("digits")  # 16×16 images
-    images = multi_view_dataset(data.x_unlabeled, paper_augmentation(16),
+    images = multi_view_dataset(data.x_unlabeled, mae_augmentation(16),
                                 num_views=1, batch_size=128)
     tokenizer = VQTokenizer(image_shape=(16, 16, 3), patch_size=2)
     tokenizer.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -259,66 +258,3 @@ class BEiT(SSLModel):
             }
         )
         return config
-
-
-def train_tokenizer(images, patch_size, epochs=10, batch_size=128,
-                    learning_rate=1e-3, seed=0, verbose=0, **options):
-    """Stage 1: a `VQTokenizer` trained with `fit` on unlabelled images.
-
-    Args:
-        images: float images `(N, H, W, C)` in [0, 1].
-        patch_size: the encoder's patch size (one code per patch).
-        epochs, batch_size, learning_rate: of its Adam training.
-        seed: of the pipeline's shuffling and of the tokenizer.
-        verbose: `fit`'s verbosity.
-        **options: other `VQTokenizer` constructor arguments.
-
-    Returns:
-        The trained tokenizer (uncompiled), with its `fit` history as
-        `tokenizer.history`.
-    """
-    from keras_ssl.data import multi_view_dataset
-    from keras_ssl.models.mae import paper_augmentation
-    from keras_ssl.models.vq_tokenizer import VQTokenizer
-
-    images = np.asarray(images, "float32")
-    batch_size = min(int(batch_size), len(images))  # small data: one batch
-    tokenizer = VQTokenizer(
-        image_shape=images.shape[1:], patch_size=patch_size, seed=seed, **options
-    )
-    tokenizer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    # Crops and flips, the augmentation stage 2 sees: the tokenizer then
-    # knows every patch the encoder will be asked about.
-    views = multi_view_dataset(
-        images, paper_augmentation(images.shape[1]), num_views=1,
-        batch_size=batch_size, seed=seed,
-    )
-    history = tokenizer.fit(views, epochs=epochs, verbose=verbose)
-    # An uncompiled copy travels inside BEiT: a compiled one would carry its
-    # optimizer into BEiT's saved file, to be rebuilt (and warned about) on
-    # loading, though stage 2 never trains it.
-    trained = VQTokenizer.from_config(tokenizer.get_config())
-    trained.set_weights(tokenizer.get_weights())
-    trained.history = history
-    return trained
-
-
-def build_for_digits(encoder, images, tokenizer_epochs=6, tokenizer_options=None,
-                     seed=0, **overrides):
-    """A BEiT for short CPU runs on the embedded digits (`vit_tiny` encoder):
-    trains its tokenizer on `images` first (stage 1, `train_tokenizer` with
-    `tokenizer_epochs` and the `VQTokenizer` arguments in
-    `tokenizer_options`), then returns the model for stage 2. `overrides`
-    replace BEiT's constructor defaults.
-
-    Measured on the digits (TensorFlow, 30 epochs, `vit_tiny`): with 512
-    codes (the tokenizer's default) fine-tuning reached 0.399 against 0.361
-    with 128 codes (random init 0.268); six tokenizer epochs reach a
-    reconstruction MSE of 0.0066 with ~80% of the codes in use.
-    """
-    tokenizer = train_tokenizer(
-        images, encoder.patch_size, epochs=tokenizer_epochs, seed=seed,
-        **(tokenizer_options or {}),
-    )
-    kwargs = dict(mask_ratio=0.4, seed=seed)
-    return BEiT(encoder, tokenizer, **{**kwargs, **overrides})

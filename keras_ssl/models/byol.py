@@ -91,10 +91,10 @@ class BYOL(SSLModel):
 
     ```python
     import keras, keras_ssl
-    from keras_ssl.models.byol import BYOL, paper_augmentations
+    from keras_ssl.models.byol import BYOL
     data = keras_ssl.data.load_image_data("digits")
     views = keras_ssl.data.multi_view_dataset(
-        data.x_unlabeled, paper_augmentations(16), batch_size=128)
+        data.x_unlabeled, keras_ssl.data.byol_augmentations(16), batch_size=128)
     encoder = keras_ssl.backbones.CIFARResNetBackbone(
         (32, 64, 128), (1, 1, 1), image_shape=(16, 16, 3))
     epochs, steps = 10, len(data.x_unlabeled) // 128
@@ -269,68 +269,3 @@ class BYOL(SSLModel):
             }
         )
         return config
-
-
-def paper_augmentations(
-    image_size, crop_scale=(0.08, 1.0), blur_p=(1.0, 0.1), **kwargs
-):
-    """BYOL's two asymmetric augmentations, for `multi_view_dataset`.
-
-    BYOL (appendix B, table 6) uses SimCLR's augmentations with a different
-    blur and solarization probability per view: Gaussian blur 1.0 / 0.1 and
-    solarization 0.0 / 0.2 (colour jitter 0.8, grayscale 0.2 on both).
-
-    Args:
-        image_size: output side of the views.
-        crop_scale: `(min, max)` area fraction of the random resized crop.
-        blur_p: blur probability of each view. The paper's σ of 0.1–2 px is
-            for 224-px images; on tiny images it wipes out the content, so
-            small-image recipes pass `(0.0, 0.0)`.
-        **kwargs: other `SimCLRAugmentation` arguments, for both views.
-
-    Returns:
-        A list `[t, t']` of two `SimCLRAugmentation`s.
-    """
-    from keras_ssl.data import SimCLRAugmentation
-
-    kwargs.setdefault("grayscale_p", 0.2)
-    return [
-        SimCLRAugmentation(
-            image_size, crop_scale=crop_scale, blur_p=blur_p[0],
-            solarize_p=0.0, **kwargs,
-        ),
-        SimCLRAugmentation(
-            image_size, crop_scale=crop_scale, blur_p=blur_p[1],
-            solarize_p=0.2, **kwargs,
-        ),
-    ]
-
-
-def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
-    """A BYOL for short CPU runs on the embedded digits (64-d encoders).
-
-    `overrides` replace any of the defaults below (constructor arguments).
-
-    τ_base 0.99 instead of 0.996: over a few thousand steps the paper's value
-    would leave the target almost frozen at its random initialisation. Heads
-    are 256 wide with 64-d projections (the paper's 4096/256 is sized for
-    2048-d ResNet-50 features). The engine's recipe trains it with batches of
-    64 (`keras_ssl.training.RECIPES`): measured on the digits, 110 epochs at
-    batch 256 (2,300 steps) left the k-NN at random-init level (0.17), while
-    50 epochs at batch 64 (4,200 steps, similar minutes) reached 0.27: without
-    negatives, BYOL learns per step, not per negative.
-    """
-    steps_per_epoch, epochs = int(steps_per_epoch), int(epochs)
-    if steps_per_epoch < 1 or epochs < 1:
-        raise ValueError(
-            "build_for_digits needs steps_per_epoch >= 1 and epochs >= 1, got "
-            f"{steps_per_epoch} and {epochs}."
-        )
-    kwargs = dict(
-        total_steps=steps_per_epoch * epochs,
-        projection_dim=64,
-        projection_hidden_dims=(256,),
-        prediction_hidden_dims=(256,),
-        base_momentum=0.99,
-    )
-    return BYOL(encoder, **{**kwargs, **overrides})

@@ -1,9 +1,6 @@
 """DINO: self-distillation with no labels (Caron et al., 2021)."""
 
-import warnings
-
 import keras
-import numpy as np
 from keras import ops
 
 from keras_ssl.layers.dino_head import DINOHead
@@ -102,12 +99,13 @@ class DINO(SSLModel):
     the teacher's centred and sharpened distribution (log K under uniform
     collapse, 0 under one-hot collapse), and `teacher_student_kl`, the mean
     KL(P_t ‖ P_s) = loss − teacher_entropy (0 under either collapse); see
-    `DINOCollapseMonitor`.
+    `keras_ssl.callbacks.DINOCollapseMonitor`.
 
     Example:
 
     ```python
     import keras, keras_ssl
+    from keras_ssl.callbacks import DINOCollapseMonitor
     from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
     data = keras_ssl.data.load_image_data("digits")
     crops = multi_crop_dataset(data.x_unlabeled, MultiCropAugmentation(
@@ -450,165 +448,3 @@ class DINO(SSLModel):
             }
         )
         return config
-
-
-class DINOCollapseMonitor(keras.callbacks.Callback):
-    """Warns (and optionally stops training) when DINO's outputs collapse.
-
-    Reads the `teacher_entropy` DINO logs at the end of each epoch and
-    compares it with log K, the entropy of the uniform distribution over the
-    K outputs (paper, figure 7): near log K the outputs collapsed to the
-    uniform distribution (centering without enough sharpening), near 0 one
-    dimension dominates (sharpening without enough centering). It only reads
-    the logs, so it works under every backend (it moves no weights).
-
-    Args:
-        uniform_fraction: collapse to uniform when `entropy ≥ uniform_fraction
-            · log K`.
-        one_hot_fraction: collapse to one-hot when `entropy ≤ one_hot_fraction
-            · log K`.
-        patience: consecutive collapsed epochs before warning/stopping.
-        stop_training: stop `fit` when a collapse is detected.
-        monitor: the logged entropy (default `"teacher_entropy"`).
-        output_dim: K; read from `model.output_dim` when `None`.
-
-    Attributes:
-        collapses: list of `(epoch, kind, entropy)` detected so far, `kind`
-            being `"uniform"` or `"one-hot"`.
-    """
-
-    def __init__(
-        self,
-        uniform_fraction=0.98,
-        one_hot_fraction=0.02,
-        patience=1,
-        stop_training=False,
-        monitor="teacher_entropy",
-        output_dim=None,
-    ):
-        super().__init__()
-        if not 0.0 <= one_hot_fraction < uniform_fraction <= 1.0:
-            raise ValueError(
-                "DINOCollapseMonitor needs 0 <= one_hot_fraction < "
-                f"uniform_fraction <= 1; got {one_hot_fraction} and "
-                f"{uniform_fraction}."
-            )
-        if int(patience) < 1:
-            raise ValueError(f"`patience` must be >= 1, got {patience}.")
-        self.uniform_fraction = float(uniform_fraction)
-        self.one_hot_fraction = float(one_hot_fraction)
-        self.patience = int(patience)
-        self.stop_training = bool(stop_training)
-        self.monitor = monitor
-        self.output_dim = output_dim
-        self.collapses = []
-        self._streak = 0
-
-    def collapse_kind(self, entropy, output_dim):
-        """`"uniform"`, `"one-hot"` or `None` for an entropy over K outputs."""
-        log_k = float(np.log(output_dim))
-        if entropy >= self.uniform_fraction * log_k:
-            return "uniform"
-        if entropy <= self.one_hot_fraction * log_k:
-            return "one-hot"
-        return None
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            return
-        output_dim = self.output_dim or getattr(self.model, "output_dim", None)
-        if not output_dim:
-            raise ValueError(
-                "DINOCollapseMonitor needs K: pass `output_dim` or use it with "
-                "a model that has an `output_dim` attribute."
-            )
-        entropy = float(logs[self.monitor])
-        kind = self.collapse_kind(entropy, output_dim)
-        self._streak = self._streak + 1 if kind else 0
-        if kind is None or self._streak < self.patience:
-            return
-        self.collapses.append((epoch, kind, entropy))
-        warnings.warn(
-            f"DINO collapse ({kind}) at epoch {epoch + 1}: teacher entropy "
-            f"{entropy:.4f} nats vs log K = {np.log(output_dim):.4f}. "
-            + (
-                "Uniform outputs: sharpen more (lower teacher_temp) or "
-                "lower center_momentum."
-                if kind == "uniform"
-                else "One dimension dominates: center more or raise "
-                "teacher_temp."
-            ),
-            stacklevel=2,
-        )
-        if self.stop_training:
-            self.model.stop_training = True
-
-
-def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
-    """DINO with small-data defaults for the embedded digits.
-
-    K = 256 outputs, a (512, 512) → 128 head with batch norm (as DINO's
-    `use_bn_in_head` for convnets), 4 local crops, teacher momentum 0.99 → 1
-    over the whole run and a constant teacher temperature of 0.02.
-
-    Measured on the digits (20 epochs, TensorFlow): with the paper's
-    0.04 → 0.07, K = 1024 and no batch norm in the head, the teacher's
-    output stayed at the uniform collapse (entropy ≈ log K) and the k-NN
-    below random init; the tiny CNN's features start nearly equal for every
-    image, and only the sharper teacher (0.02, the fix the DINO authors
-    suggest for uniform collapse) and the head's batch norm separate them.
-
-    An encoder built for a fixed image size (e.g. `image_shape=(32, 32, 3)`)
-    is rebuilt with a free size, keeping its weights, so that it takes local
-    crops smaller than its global ones. `overrides` replace any of these
-    defaults (constructor arguments).
-    """
-    total_steps = max(1, int(steps_per_epoch) * int(epochs))
-    kwargs = dict(
-        output_dim=256,
-        hidden_dims=(512, 512),
-        bottleneck_dim=128,
-        use_batch_norm_in_head=True,
-        num_local_crops=4,
-        student_temp=0.1,
-        teacher_temp=0.02,
-        warmup_teacher_temp=0.02,
-        warmup_teacher_temp_steps=0,
-        teacher_momentum=0.99,
-        final_teacher_momentum=1.0,
-        total_steps=total_steps,
-    )
-    return DINO(_with_free_image_size(encoder), **{**kwargs, **overrides})
-
-
-def views_for_digits(images, batch_size, seed, image_size=32):
-    """The multi-crop pipeline `build_for_digits` trains on: 2 global crops of
-    `image_size` px (scale 0.4–1) and 4 local crops of half that side (scale
-    0.1–0.4), with strong colour jitter and grayscale 0.5 (the digits
-    recipe)."""
-    from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
-
-    augmentation = MultiCropAugmentation(
-        global_size=int(image_size),
-        local_size=max(1, int(image_size) // 2),
-        num_local_crops=4,
-        global_scale=(0.4, 1.0),
-        local_scale=(0.1, 0.4),
-        jitter_strength=2.0,
-        grayscale_p=0.5,
-    )
-    return multi_crop_dataset(images, augmentation, batch_size=batch_size, seed=seed)
-
-
-def _with_free_image_size(encoder):
-    """`encoder`, or a copy with `image_shape=(None, None, C)` and its weights."""
-    config = encoder.get_config()
-    shape = config.get("image_shape")
-    if shape is None or len(shape) != 3 or (shape[0] is None and shape[1] is None):
-        return encoder
-    config["image_shape"] = (None, None, shape[2])
-    free = type(encoder).from_config(config)
-    if encoder.built:
-        free.set_weights([ops.convert_to_numpy(w) for w in encoder.weights])
-    return free

@@ -85,10 +85,11 @@ class MAE(SSLModel):
 
     ```python
     import keras, keras_ssl
-    from keras_ssl.models.mae import MAE, paper_augmentation
+    from keras_ssl.models.mae import MAE
     data = keras_ssl.data.load_image_data("digits")
     images = keras_ssl.data.multi_view_dataset(
-        data.x_unlabeled, paper_augmentation(16), num_views=1, batch_size=128)
+        data.x_unlabeled, keras_ssl.data.mae_augmentation(16), num_views=1,
+        batch_size=128)
     encoder = keras_ssl.backbones.ViTBackbone(
         image_shape=(16, 16, 3), patch_size=4, hidden_dim=64, num_layers=4,
         num_heads=4)
@@ -276,40 +277,3 @@ class MAE(SSLModel):
             }
         )
         return config
-
-
-def paper_augmentation(image_size, crop_scale=(0.2, 1.0)):
-    """MAE's pre-training augmentation, for `multi_view_dataset(num_views=1)`.
-
-    "MAE works well using cropping-only augmentation, either fixed-size or
-    random-size (both having random horizontal flipping)": a random resized
-    crop of 20–100% of the area and a horizontal flip (MAE's code resamples
-    bicubically; ours bilinearly), no colour changes.
-    """
-    from keras_ssl.data import SimCLRAugmentation
-
-    return SimCLRAugmentation(
-        image_size, crop_scale=crop_scale, jitter_p=0.0, grayscale_p=0.0
-    )
-
-
-def build_for_digits(encoder, **overrides):
-    """An MAE for short CPU runs on the embedded digits (`vit_tiny` encoder).
-
-    `overrides` replace any of the defaults below (constructor arguments).
-    Measured on the digits (TensorFlow, 30 epochs, linear probe on the
-    pooled tokens): a 64-wide, 4-block decoder left the encoder's features
-    more linearly separable than a 32-wide, 2-block one (0.188 vs 0.135;
-    random init 0.149), as the paper's table 1a reports for depth; and
-    plain pixel targets beat normalised ones (0.155 vs 0.113 after 7
-    epochs): the digits' 2-px patches hold 12 values each, too few for a
-    per-patch mean and variance to mean much.
-    """
-    kwargs = dict(
-        mask_ratio=0.75,
-        decoder_dim=64,
-        decoder_depth=4,
-        decoder_num_heads=4,
-        norm_pix_loss=False,
-    )
-    return MAE(encoder, **{**kwargs, **overrides})

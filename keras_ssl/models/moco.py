@@ -719,33 +719,3 @@ def _mean_off_diagonal_cosine(q, k):
 def _random_unit_rows(shape, dtype=None):
     """The queue's initial keys: random unit vectors (as the paper's code)."""
     return l2_normalize(keras.random.normal(shape, dtype=dtype or "float32"))
-
-
-def build_for_digits(encoder, steps_per_epoch, epochs, **overrides):
-    """A MoCo v2 for short CPU runs on the embedded digits (64-d encoders).
-
-    `overrides` replace any of the defaults below (constructor arguments,
-    e.g. `queue_size=65536` for the paper's queue).
-
-    m = 0.99 instead of 0.999: over a few thousand steps the paper's value
-    would leave the key encoder almost at its random initialisation. A queue
-    of 4096 keys (16 batches of 256; the digits' unlabeled pool is much
-    smaller than ImageNet, so 65,536 keys would be many epochs old), τ = 0.2,
-    and a 256-wide head with 64-d projections (the paper's 2048/128 is sized
-    for 2048-d ResNet-50 features). The batch size must divide the queue
-    size. Not tuned by measurement yet.
-    """
-    steps_per_epoch, epochs = int(steps_per_epoch), int(epochs)
-    if steps_per_epoch < 1 or epochs < 1:
-        raise ValueError(
-            "build_for_digits needs steps_per_epoch >= 1 and epochs >= 1, got "
-            f"{steps_per_epoch} and {epochs}."
-        )
-    kwargs = dict(
-        projection_dim=64,
-        projection_hidden_dims=(256,),
-        queue_size=4096,
-        temperature=0.2,
-        momentum=0.99,
-    )
-    return MoCo(encoder, **{**kwargs, **overrides})

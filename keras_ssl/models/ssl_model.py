@@ -660,3 +660,25 @@ def use_batch_statistics(network):
             layer.trainable = True
             for variable in layer.weights:
                 variable.trainable = False
+
+
+def with_free_image_size(encoder):
+    """`encoder`, or a copy of it that takes images of any height and width.
+
+    Multi-crop methods (DINO) feed the encoder global and local crops of
+    different sides. An encoder whose config has a fixed `image_shape`
+    `(H, W, C)` (e.g. `CIFARResNetBackbone(..., image_shape=(32, 32, 3))`) is
+    rebuilt from its config with `image_shape=(None, None, C)` and, when
+    built, given copies of its weights; an encoder without `image_shape` in
+    its config, or whose height and width are already free, is returned as
+    is.
+    """
+    config = encoder.get_config()
+    shape = config.get("image_shape")
+    if shape is None or len(shape) != 3 or (shape[0] is None and shape[1] is None):
+        return encoder
+    config["image_shape"] = (None, None, shape[2])
+    free = type(encoder).from_config(config)
+    if encoder.built:
+        free.set_weights([ops.convert_to_numpy(w) for w in encoder.weights])
+    return free

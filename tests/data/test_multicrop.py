@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_ssl.data import dino_multicrop
 from keras_ssl.data.multicrop import MultiCropAugmentation, multi_crop_dataset
-from keras_ssl.models.dino import views_for_digits
 
 
 def _images(n=16, side=32, seed=0):
@@ -55,8 +55,16 @@ def test_no_local_crops():
     assert len(crops) == 2
 
 
-def test_views_for_digits():
-    ds = views_for_digits(_images(64), batch_size=16, seed=0)
+def test_dino_multicrop():
+    augmentation = dino_multicrop(32, 16, num_local_crops=4, global_scale=(0.4, 1.0),
+                                  local_scale=(0.1, 0.4), jitter_strength=2.0,
+                                  grayscale_p=0.5)
+    assert isinstance(augmentation, MultiCropAugmentation)
+    assert augmentation.get_config() == MultiCropAugmentation(
+        32, 16, num_local_crops=4, global_scale=(0.4, 1.0), local_scale=(0.1, 0.4),
+        jitter_strength=2.0, grayscale_p=0.5,
+    ).get_config()
+    ds = multi_crop_dataset(_images(64), augmentation, batch_size=16, seed=0)
     (crops,) = next(iter(ds))
     assert [tuple(c.shape) for c in crops] == [(16, 32, 32, 3)] * 2 + [(16, 16, 16, 3)] * 4
 

@@ -15,8 +15,8 @@ from harness import (
     single_image_dataset,
 )
 from keras_ssl.backbones import ViTBackbone
+from keras_ssl.data import mae_augmentation
 from keras_ssl.models.beit import BEiT
-from keras_ssl.models.mae import paper_augmentation
 from keras_ssl.models.vq_tokenizer import VQTokenizer
 
 PATCH_SIZE = 4
@@ -70,7 +70,7 @@ def bad_inputs():
 CASE = MethodCase(
     name="beit",
     build_model=tiny_beit,
-    make_dataset=single_image_dataset(paper_augmentation(IMAGE_SIZE)),
+    make_dataset=single_image_dataset(mae_augmentation(IMAGE_SIZE)),
     fixed_inputs=fixed_inputs,
     bad_inputs=bad_inputs,
     metrics=("masked_accuracy",),

@@ -7,8 +7,8 @@ from harness import (
     _two_view_bad_inputs,
     tiny_encoder,
 )
-from keras_ssl.data import multi_view_dataset
-from keras_ssl.models.byol import BYOL, paper_augmentations
+from keras_ssl.data import byol_augmentations, multi_view_dataset
+from keras_ssl.models.byol import BYOL
 
 CASE = MethodCase(
     name="byol",
@@ -23,7 +23,7 @@ CASE = MethodCase(
     # The paper's asymmetric views: blur 1.0 / 0.1, solarize 0.0 / 0.2.
     make_dataset=lambda images, batch_size: multi_view_dataset(
         images,
-        paper_augmentations(IMAGE_SIZE, crop_scale=(0.2, 1.0)),
+        byol_augmentations(IMAGE_SIZE, crop_scale=(0.2, 1.0)),
         batch_size=batch_size,
         seed=0,
         repeat=True,

@@ -14,7 +14,8 @@ from harness import (
     single_image_dataset,
 )
 from keras_ssl.backbones import ViTBackbone
-from keras_ssl.models.mae import MAE, paper_augmentation
+from keras_ssl.data import mae_augmentation
+from keras_ssl.models.mae import MAE
 
 PATCH_SIZE = 4
 NUM_PATCHES = (IMAGE_SIZE // PATCH_SIZE) ** 2  # 16; MAE keeps 4 of them
@@ -58,7 +59,7 @@ CASE = MethodCase(
     name="mae",
     build_model=tiny_mae,
     # One view per image: random resized crop (20-100%) + flip, MAE's recipe.
-    make_dataset=single_image_dataset(paper_augmentation(IMAGE_SIZE)),
+    make_dataset=single_image_dataset(mae_augmentation(IMAGE_SIZE)),
     fixed_inputs=fixed_inputs,
     bad_inputs=bad_inputs,
 )

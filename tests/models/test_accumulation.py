@@ -3,7 +3,7 @@
 With `gradient_accumulation_steps=2` the optimizer applies an update every
 second micro-batch; the weights, and the state that follows the optimizer
 step (EMA targets and teachers, momentum and temperature schedules, step
-counters), must move only then (DESIGN.md; solo-learn#286 moved its EMA per
+counters), must move only then (docs/design.md; solo-learn#286 moved its EMA per
 micro-batch).
 
 Two kinds of non-trainable variables legitimately move at every forward

@@ -208,17 +208,3 @@ def test_visualize_decodes_the_codes(model, inputs):
     np.testing.assert_allclose(
         target, np.clip(_np(model.tokenizer.decode_codes(
             model.tokenizer.tokenize(inputs["images"]))), 0, 1), atol=1e-6)
-
-
-def test_train_tokenizer_returns_an_uncompiled_trained_tokenizer(small_images):
-    from keras_ssl.models.beit import train_tokenizer
-
-    images = np.asarray(small_images[:64, :16, :16], "float32")
-    tokenizer = train_tokenizer(images, PATCH_SIZE, epochs=4, batch_size=16,
-                                learning_rate=3e-3, num_codes=NUM_CODES,
-                                code_dim=8, hidden_dim=8)
-    assert not tokenizer.compiled
-    losses = tokenizer.history.history["reconstruction_loss"]
-    assert len(losses) == 4 and np.isfinite(losses).all(), losses
-    codes = _np(tokenizer.tokenize(images))
-    assert codes.shape == (64, NUM_PATCHES) and len(np.unique(codes)) > 1

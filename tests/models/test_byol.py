@@ -6,7 +6,7 @@ import pytest
 
 from conftest import JIT_COMPILE
 from harness import _two_fixed_views, tiny_encoder
-from keras_ssl.models.byol import BYOL, build_for_digits
+from keras_ssl.models.byol import BYOL
 
 K = 4  # total_steps of the small models below
 
@@ -175,7 +175,7 @@ def test_bad_configuration_raises(kwargs, message):
         _model(**kwargs)
 
 
-def test_config_round_trip_and_build_for_digits():
+def test_config_round_trip():
     model = _model(base_momentum=0.97, final_momentum=0.999, total_steps=10)
     restored = BYOL.from_config(model.get_config())
     for name in (
@@ -187,9 +187,3 @@ def test_config_round_trip_and_build_for_digits():
         "final_momentum",
     ):
         assert getattr(restored, name) == getattr(model, name), name
-
-    digits = build_for_digits(tiny_encoder(), steps_per_epoch=7, epochs=3)
-    assert isinstance(digits, BYOL) and digits.total_steps == 21
-    assert digits.base_momentum == 0.99
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        build_for_digits(tiny_encoder(), steps_per_epoch=0, epochs=3)

@@ -14,11 +14,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from cases_dino import fixed_crops, free_size_encoder, tiny_dino  # noqa: E402
 from conftest import JIT_COMPILE  # noqa: E402
 from keras_ssl.backbones import CIFARResNetBackbone  # noqa: E402
-from keras_ssl.models.dino import (  # noqa: E402
-    DINO,
-    DINOCollapseMonitor,
-    build_for_digits,
-)
+from keras_ssl.callbacks import DINOCollapseMonitor  # noqa: E402
+from keras_ssl.models.dino import DINO  # noqa: E402
+from keras_ssl.models.ssl_model import with_free_image_size  # noqa: E402
 
 
 def _np(x):
@@ -228,13 +226,18 @@ def test_collapse_monitor_warns_and_stops():
         DINOCollapseMonitor(uniform_fraction=0.1, one_hot_fraction=0.2)
 
 
-def test_build_for_digits_frees_the_image_size_and_keeps_weights():
+def test_with_free_image_size_keeps_weights_for_global_and_local_crops():
     encoder = CIFARResNetBackbone((8, 16), (1, 1), image_shape=(32, 32, 3))
-    model = build_for_digits(encoder, steps_per_epoch=10, epochs=3)
-    assert model.output_dim == 256 and model.num_local_crops == 4
-    assert model.teacher_momentum == 0.99 and model.total_steps == 30
-    assert model.use_batch_norm_in_head and model.teacher_temp == 0.02
+    model = DINO(
+        with_free_image_size(encoder), output_dim=256, hidden_dims=(512, 512),
+        bottleneck_dim=128, use_batch_norm_in_head=True, num_local_crops=4,
+        student_temp=0.1, teacher_temp=0.02, warmup_teacher_temp=0.02,
+        warmup_teacher_temp_steps=0, teacher_momentum=0.99,
+        final_teacher_momentum=1.0, total_steps=30,
+    )
+    assert model.encoder is not encoder
     assert model.encoder.get_config()["image_shape"][:2] in ([None, None], (None, None))
+    assert len(encoder.weights) == len(model.encoder.weights)
     for a, b in zip(encoder.weights, model.encoder.weights):
         np.testing.assert_array_equal(_np(a), _np(b))
     rng = np.random.default_rng(0)
@@ -245,4 +248,4 @@ def test_build_for_digits_frees_the_image_size_and_keeps_weights():
     assert len(student) == 6 and len(teacher) == 2
     assert tuple(student[5].shape) == (2, 256)
     free = free_size_encoder()
-    assert build_for_digits(free, 1, 1).encoder is free
+    assert with_free_image_size(free) is free

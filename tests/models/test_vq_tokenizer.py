@@ -22,6 +22,7 @@ from cases_vq_tokenizer import (  # noqa: E402
 from conftest import JIT_COMPILE  # noqa: E402
 from keras_ssl.layers.vit import patchify  # noqa: E402
 from keras_ssl.models import METHODS, VQTokenizer  # noqa: E402
+from keras_ssl.models.vq_tokenizer import train_vq_tokenizer  # noqa: E402
 
 
 def _np(x):
@@ -335,3 +336,16 @@ def test_keras_round_trip_gives_identical_tokens(trained, tmp_path):
         _np(loaded.tokenize(x[:64])), _np(model.tokenize(x[:64]))
     )
     np.testing.assert_array_equal(loaded.reconstruct(x[:8]), model.reconstruct(x[:8]))
+
+
+# --- BEiT's stage 1 -------------------------------------------------------------
+def test_train_vq_tokenizer_returns_an_uncompiled_trained_tokenizer(small_images):
+    images = np.asarray(small_images[:64, :16, :16], "float32")
+    tokenizer = train_vq_tokenizer(images, 4, epochs=4, batch_size=16,
+                                   learning_rate=3e-3, num_codes=16,
+                                   code_dim=8, hidden_dim=8)
+    assert not tokenizer.compiled
+    losses = tokenizer.history.history["reconstruction_loss"]
+    assert len(losses) == 4 and np.isfinite(losses).all(), losses
+    codes = _np(tokenizer.tokenize(images))
+    assert codes.shape == (64, 16) and len(np.unique(codes)) > 1
