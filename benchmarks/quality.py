@@ -13,7 +13,7 @@ linear probe on the labelled split, and, for the recipes that fine-tune
 (the masked image models: their features are known to probe worse than
 they fine-tune), by end-to-end fine-tuning. Each backbone at random
 initialisation and the raw pixels are scored the same way. Prints a
-Markdown table (the README's table is this output).
+Markdown table (docs/results/vision.md's table is this output).
 """
 
 import argparse

@@ -303,6 +303,15 @@ def _check_dataset(family, spec):
         raise FileNotFoundError(f"{path!r} not found")
 
 
+def _check_data_flags(family, spec, args):
+    """Data flags that the data named by `spec` would ignore."""
+    tfds = spec.startswith("tfds:")
+    if getattr(args, "data_dir", None) is not None and not tfds:
+        raise ValueError(f"--data-dir applies to tfds:NAME data, not {spec!r}")
+    if family == "language" and args.max_examples is not None and not tfds:
+        raise ValueError(f"--max-examples applies to tfds:NAME text, not {spec!r}")
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = _parser().parse_known_args(argv)
@@ -368,6 +377,7 @@ def _pretrain(argv, first):
             raise ValueError(
                 f"--backup-every must be at least 1, got {args.backup_every}")
         _check_dataset(family, dataset)
+        _check_data_flags(family, dataset, args)
     except (ValueError, TypeError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
     problem = _use_backend(choose_backend(method, args.backend, os.environ))

@@ -13,7 +13,7 @@ The defaults are the small recipe for the embedded spoken corpus on 2 CPU
 cores (`keras_ssl.datasets.load_spoken_corpus`). Its pre-training task is
 the paper's with continuous targets (the projected latents, no quantizer;
 an ablation of the paper) and spans of 3 frames, and CTC fine-tuning also
-trains the feature encoder: measured on that corpus (README), this is the
+trains the feature encoder: measured on that corpus (docs/results/speech.md), this is the
 setting in which pre-training beats random initialisation with 1, 2 and 10
 labelled minutes. `paper_objective(config)` switches to the paper's
 quantized targets and masks (spans of 10), which from random init stay at

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_ssl import cli
+from keras_ssl import cli, recipes
 
 from conftest import BACKEND
 from harness import FULL_MATRIX
@@ -24,6 +24,18 @@ def on_one_backend(method, backend):
         "(KERAS_SSL_FULL_MATRIX=1: every backend)",
     ))
 
+def _assert_layout(out, method):
+    """The output layout every method writes (keras_ssl.recipes.save)."""
+    from keras_ssl.recipes import OUTPUT_FILES
+
+    for name in OUTPUT_FILES:
+        assert (out / name.rstrip("/")).exists(), name
+    assert (out / "encoder_preset" / "config.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == method and summary["preset"] == "embedded"
+    return summary
+
+
 TINY = [
     "--epochs", "2", "--max-examples", "192", "--batch-size", "64",
     "--backbone", "cifar_resnet_tiny", "--knn-every", "1", "--quiet",
@@ -33,10 +45,7 @@ TINY = [
 def test_pretrain_writes_encoder_history_plot_and_scores(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["pretrain", "simclr", "--out", str(out), *TINY]) == 0
-    for name in ("encoder.keras", "model.keras", "history.json",
-                 "summary.json", "training.png"):
-        assert (out / name).stat().st_size > 0, name
-    assert (out / "encoder_preset" / "config.json").exists()
+    _assert_layout(out, "simclr")
     history = json.loads((out / "history.json").read_text())
     assert len(history["history"]["loss"]) == 2
     assert history["knn_epochs"] == [1, 2]
@@ -72,9 +81,8 @@ def test_every_method_pretrains_exports_and_reports(method, tmp_path, capsys):
     tiny = [*TINY]
     tiny[tiny.index("--epochs") + 1] = "1"
     assert cli.main(["pretrain", method, "--out", str(out), *tiny]) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _assert_layout(out, method)
     assert set(summary["scores"]) == {method, "random_init", "raw_pixels"}
-    assert (out / "encoder_preset" / "config.json").exists()
 
     import keras
 
@@ -93,7 +101,7 @@ def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, caps
     tiny[tiny.index("--backbone") + 1] = "vit_tiny"
     argv = ["pretrain", method, "--out", str(out), "--fine-tune-epochs", "1", *tiny]
     assert cli.main(argv) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _assert_layout(out, method)
     assert "fine_tune_accuracy" in summary["scores"][method]
     assert "fine_tune_accuracy" in summary["scores"]["random_init"]
     assert (out / "reconstructions.png").stat().st_size > 5_000
@@ -166,6 +174,16 @@ def _error(args, capsys):
     return err[0]
 
 
+def test_data_flags_the_data_would_ignore(tmp_path, capsys):
+    text = tmp_path / "a.txt"
+    text.write_text("Some text.")
+    message = _error(["pretrain", "gpt", "--dataset", str(text), "--max-examples",
+                      "3"], capsys)
+    assert "--max-examples applies to tfds:NAME" in message
+    message = _error(["pretrain", "simclr", "--data-dir", str(tmp_path)], capsys)
+    assert "--data-dir applies to tfds:NAME" in message
+
+
 def test_unknown_method(capsys):
     assert "unknown method 'nope'" in _error(["pretrain", "nope"], capsys)
 
@@ -199,9 +217,8 @@ def test_clip_pretrains_then_zero_shot_predicts(tmp_path, capsys):
     argv = ["pretrain", "clip", "--out", str(out), "--epochs", "1",
             "--max-examples", "96", "--batch-size", "32", "--quiet"]
     assert cli.main(argv) == 0
-    for name in ("model.keras", "encoder.keras", "summary.json",
-                 "training.png", "top_captions.png"):
-        assert (out / name).stat().st_size > 0, name
+    _assert_layout(out, "clip")
+    assert (out / "top_captions.png").stat().st_size > 0
     assert (out / "text_encoder_preset" / "config.json").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert {"zero_shot_accuracy", "image_to_text_R@1"} <= set(summary["scores"]["clip"])
@@ -245,9 +262,10 @@ def test_wav2vec2_pretrains_then_ctc_fine_tunes_and_transcribes(
                      "--curriculum-steps", "2", "--preset", "paper_objective",
                      "--quiet",
                      "--out", str(out)]) == 0
-    for name in ("model.keras", "encoder.keras", "encoder_preset",
-                 "summary.json", "history.json", "training.png"):
-        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["preset"] == "paper_objective"
+    for name in recipes.OUTPUT_FILES:
+        assert (out / name.rstrip("/")).exists(), name
     assert "contrastive_loss" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["curriculum_contrastive_loss"]) == 1  # 2 steps, 1 epoch

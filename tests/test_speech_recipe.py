@@ -18,7 +18,7 @@ torch_only = pytest.mark.skipif(keras.backend.backend() != "torch",
 
 def test_the_default_objective_and_the_papers():
     # The small recipe: continuous targets, spans of 3, no curriculum, and
-    # the feature encoder trained in CTC (README, speech: measured).
+    # the feature encoder trained in CTC (docs/results/speech.md).
     default = speech.SpeechConfig()
     assert (default.quantize_targets, default.mask_length, default.mask_prob,
             default.curriculum_steps, default.finetune_feature_encoder) == (

@@ -30,7 +30,7 @@
 # the masks, the losses, the codebook usage, CTC and decoding. The library's
 # small default (`SpeechConfig()`: continuous targets, spans of 3, the feature
 # encoder trained in CTC) is the setting that does beat random initialisation at
-# its full budget, with 1, 2 and 10 labelled minutes (README, "Speech";
+# its full budget, with 1, 2 and 10 labelled minutes (docs/results/speech.md;
 # `keras-ssl pretrain wav2vec2`). The default budget of this tutorial is sized
 # for a CPU.
 
@@ -106,7 +106,7 @@ print("a test utterance says:", repr(corpus.test.transcripts[0]))
 # From random initialisation the paper's objective does not leave chance on this
 # corpus: the randomly initialised convolutions turn the waveform into frames
 # that follow its phase, so nothing in the context predicts a hidden frame (the
-# README measures it). This run therefore opens with a curriculum: the first
+# docs/results/speech.md measures it). This run therefore opens with a curriculum: the first
 # `curriculum_steps` train an easier task on the same backbone (continuous
 # targets, the projected latents instead of quantized ones, and spans of 3 frames
 # instead of 10: the library's small default objective), after which the paper's
@@ -178,7 +178,7 @@ print(f"\n{'init':12} {'CER':>6} {'WER':>6}")
 for name, result in finetuned.items():
     print(f"{name:12} {result.scores['cer']:6.3f} {result.scores['wer']:6.3f}")
 print("(at this budget neither is expected to recognise speech yet: "
-      "see the README's speech section)")
+      "see docs/results/speech.md)")
 for name, result in finetuned.items():
     print(f"\n{name}:")
     for truth, hypothesis in result.scores["examples"]:

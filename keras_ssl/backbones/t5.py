@@ -10,8 +10,8 @@ initialisation (the RMS norm maps every token to nearly the same vector), and
 a small T5 trained from it does not learn to read its encoder: on the embedded
 corpus it cannot even pass one repeated token from its encoder to its decoder
 (`tests/backbones/test_t5_init.py`), and after span corruption its decoder does
-not read the encoder at all (`benchmarks/language_quality.py`; see the
-README). Hugging Face's TensorFlow and Flax T5 once had the same kind of bug,
+not read the encoder at all (`benchmarks/language_quality.py`; see
+docs/results/language.md). Hugging Face's TensorFlow and Flax T5 once had the same kind of bug,
 with the same symptom (pre-training loss stuck near 4.5; transformers issue
 13327, fixed in pull request 17294). The other weights keras-hub
 initialises as T5 does, so only the embedding (and the separate output

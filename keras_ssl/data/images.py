@@ -41,7 +41,7 @@ DatasetSpec = Union[str, Sequence[np.ndarray], Mapping[str, np.ndarray]]
 #: scans are 8×8, so 16 px keeps all of their detail; 32 px costs 4× the
 #: compute per image, so the same training budget gives far fewer epochs
 #: and, measured with the default backbone, a worse representation
-#: (README, "Measured").
+#: (docs/results/vision.md).
 DIGITS_IMAGE_SIZE = 16
 
 _SPEC_HELP = "expected 'digits', 'tfds:NAME', 'folder:PATH' or NumPy arrays"
