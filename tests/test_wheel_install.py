@@ -57,8 +57,9 @@ def installed(tmp_path_factory):
 
 
 def _run(venv, args, cwd):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], cwd=cwd,
-                          capture_output=True, text=True, check=False)
+                          env=env, capture_output=True, text=True, check=False)
 
 
 def test_applications_load_from_the_wheel(installed, tmp_path):
