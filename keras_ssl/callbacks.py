@@ -38,11 +38,13 @@ What Keras' own `keras.callbacks.BackupAndRestore` (3.15) restores, and what
 import inspect
 import json
 import os
+import shutil
 import warnings
 
 import keras
 import numpy as np
-from keras.src.utils import file_utils
+
+from keras_ssl.recipes import backups
 
 # Likely causes of a non-finite loss common to every method; a method adds
 # its own in a class attribute `nan_hints` (e.g. SimCLR's temperature).
@@ -116,17 +118,29 @@ def non_finite_loss_message(model, value, epoch, batch, params=None):
     )
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that resumes exactly, mid-epoch too.
+class BackupMismatchError(ValueError):
+    """A backup written by a run with other settings than this one."""
 
-    A run killed after any backup and restarted with the same model,
-    compile and `fit` arguments and a fresh callback on the same
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that resumes exactly, mid-epoch too,
+    and never loses a good backup.
+
+    A run killed at any moment (SIGKILL included) and restarted with the same
+    model, compile and `fit` arguments and a fresh callback on the same
     `backup_dir` ends with the weights of an uninterrupted run: besides what
     Keras restores (all `model.weights`, the optimizer's variables, the
     epoch) it restores the random seed generators' states, skips the batches
     already trained on (with `SSLModel.fit`, for a `tf.data.Dataset` that is
     repeated with `steps_per_epoch`, or finite) and stops after the
     uninterrupted run's number of steps.
+
+    Each backup is a folder `step-NNNNNNNNN/` written under a temporary name,
+    its files flushed to disk, a `COMPLETE` record of their sizes and SHA-256
+    written last, and only then renamed into place; the previous backup is
+    deleted after that. At the start the newest backup whose files match
+    their record is used; a damaged or partial one is reported in one line
+    and the one before it is used instead.
 
     After a mid-epoch resume the epochs of the resumed run are shifted: its
     first epoch starts at the backup's batch and its last one ends early, so
@@ -135,47 +149,119 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     Data are exact when the pipeline is deterministic given its seed (no
     unseeded random ops).
 
-    Args: those of `keras.callbacks.BackupAndRestore`.
+    Args:
+        backup_dir, save_freq, delete_checkpoint: as
+            `keras.callbacks.BackupAndRestore` (`double_checkpoint` is
+            accepted and ignored: the previous backup always survives until
+            the next is complete).
+        run_config: a JSON-able description of the run (its settings); a
+            backup written with another one is refused with a
+            `BackupMismatchError` naming the settings that differ.
+        on_message: where one-line notices go (default: `print`).
+
+    Example:
+
+    ```python
+    backup = ResumableBackup("runs/simclr/backup", save_freq=100)
+    model.fit(views, epochs=100, callbacks=[backup])  # rerun the same line to resume
+    ```
     """
 
     _EXTRA = "seed_generators.npz"
+    _HISTORY = "history.json"
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
-                 delete_checkpoint=True):
+                 delete_checkpoint=True, run_config=None, on_message=None):
         super().__init__(
-            backup_dir, save_freq=save_freq,
-            double_checkpoint=double_checkpoint,
+            backup_dir, save_freq=save_freq, double_checkpoint=False,
             delete_checkpoint=delete_checkpoint,
         )
-        self._extra_path = file_utils.join(backup_dir, self._EXTRA)
+        self.run_config = run_config
+        self._message = on_message or print
         self._step = 0  # batches trained, over all runs
         self._epoch_start_step = 0
         self._stop_at = None
+        self._history = []  # one dict of logs per finished epoch
+        self._save_at_epoch_end = False
+        self._selected = None  # the backup folder restored, once chosen
+        self._point_to(None)
 
-    # --- what SSLModel.fit reads before Keras builds its data iterator -----
+    # --- the backup folders --------------------------------------------------
+    def _point_to(self, folder):
+        """Sets the paths Keras reads and writes to those inside `folder`."""
+        folder = folder or os.path.join(self.backup_dir, ".none")
+        self._folder = folder
+        self._weights_path = os.path.join(folder, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(folder, "training_metadata.json")
+        self._extra_path = os.path.join(folder, self._EXTRA)
+
+    def select(self):
+        """The backup folder a resumed run starts from (the newest complete
+        one), or None; damaged ones are reported and passed over."""
+        if self._selected is None:
+            self._selected = backups.newest_backup(self.backup_dir,
+                                                   self._message) or ""
+        return self._selected or None
+
     def backup_metadata(self):
-        """The saved `{"epoch", "batch", "step", ...}` or None."""
-        if not file_utils.exists(self._training_metadata_path):
-            return None
-        with file_utils.File(self._training_metadata_path, "r") as f:
-            return json.loads(f.read())
+        """The chosen backup's `{"epoch", "batch", "step", ...}` or None."""
+        folder = self.select()
+        return backups.read_metadata(folder) if folder else None
+
+    def check_run_config(self):
+        """Raises a `BackupMismatchError` if the chosen backup was written
+        with another `run_config` than this run's."""
+        saved = backups.saved_run_config(self.select())
+        if saved is None or self.run_config is None:
+            return
+        message = backups.mismatch_message(self.backup_dir, saved, self.run_config)
+        if message:
+            raise BackupMismatchError(message)
+
+    @property
+    def epoch_logs(self):
+        """`[{"epoch": index, metric: value, ...}]`: the logs of every epoch
+        since the run began, the interrupted runs' included."""
+        return [dict(entry) for entry in self._history]
+
+    @property
+    def history(self):
+        """`fit`'s history (metric → values) of the whole run; a metric
+        logged only at some epochs (an online k-NN) has a value per such
+        epoch."""
+        found = {}
+        for entry in self._history:
+            for key, value in entry.items():
+                if key != "epoch":
+                    found.setdefault(key, []).append(value)
+        return found
 
     # --- restore -----------------------------------------------------------
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)  # weights, optimizer, epoch
+        folder = self.select()
+        self._point_to(folder)
+        if folder is not None:
+            self.check_run_config()
+        self._load_model()  # weights, optimizer, epoch (Keras)
         metadata = self.backup_metadata() or {}
         steps = self.params.get("steps") if self.params else None
         epoch = metadata.get("epoch", 0)
         self._step = metadata.get("step", epoch * (steps or 0))
         self._current_epoch = epoch
-        if file_utils.exists(self._extra_path):
-            with file_utils.File(self._extra_path, "rb") as f:
+        self._history = []
+        if folder is not None:
+            history = os.path.join(folder, self._HISTORY)
+            if os.path.exists(history):
+                with open(history) as f:
+                    self._history = json.load(f)
+        if folder is not None and os.path.exists(self._extra_path):
+            with open(self._extra_path, "rb") as f:
                 arrays = np.load(f)
                 values = [arrays[k] for k in sorted(arrays.files,
                                                     key=lambda k: int(k))]
             variables = _seed_variables(self.model)
             if len(values) != len(variables):
-                raise ValueError(
+                raise BackupMismatchError(
                     f"The backup in {self.backup_dir} holds "
                     f"{len(values)} random seed states but "
                     f"{type(self.model).__name__} has {len(variables)}; it "
@@ -185,34 +271,99 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 variable.assign(value)
         epochs = self.params.get("epochs") if self.params else None
         self._stop_at = epochs * steps if epochs and steps else None
+        if self._stop_at is not None and self._step >= self._stop_at:
+            # The backup is of the last step: train no further batch.
+            self.model._initial_epoch = epochs
 
     # --- bookkeeping and save ------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
         self._epoch_start_step = self._step
 
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {"epoch": int(epoch)}
+        for key, value in (logs or {}).items():
+            try:
+                entry[key] = float(value)
+            except (TypeError, ValueError):
+                pass
+        self._history.append(entry)
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        # The backup of an epoch's last step is taken here, with the epoch's
+        # logs (an online k-NN's included); so is the last one of the run.
+        if (self.save_freq == "epoch" or self._save_at_epoch_end
+                or self.model.stop_training):
+            self._save_at_epoch_end = False
+            self._save_model()
+
     def on_train_batch_end(self, batch, logs=None):
         self._step = self._epoch_start_step + batch + 1
-        super().on_train_batch_end(batch, logs)
+        backups.fault_point("train.step")
+        steps = (self.params or {}).get("steps")
+        if self._should_save_on_batch(batch):
+            if steps is not None and batch + 1 >= steps:
+                self._save_at_epoch_end = True
+            else:
+                self._save_model()
         if self._stop_at is not None and self._step >= self._stop_at:
             # A mid-epoch resume shifts the epochs: the last one ends here.
             self.model.stop_training = True
 
     def _save_model(self):
-        super()._save_model()
-        with file_utils.File(self._training_metadata_path, "w") as f:
-            f.write(json.dumps({
-                "epoch": self._current_epoch,
-                "batch": self._last_batch_seen,
+        """Writes the backup of step `_step` under a temporary name, flushes
+        it, records it as complete, renames it into place, then deletes the
+        older backups."""
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"{backups.PREFIX}{self._step:09d}"
+        final = os.path.join(self.backup_dir, name)
+        temporary = os.path.join(self.backup_dir, f".tmp-{name}-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        os.makedirs(temporary)
+        self._point_to(temporary)
+        steps = (self.params or {}).get("steps")
+        self.model.save_weights(filepath=self._weights_path, overwrite=True)
+        files = {
+            "training_metadata.json": json.dumps({
+                # Where the step falls in unshifted epochs: a resumed run
+                # starts that epoch (Keras) at that batch (prepare_fit).
+                "epoch": self._step // steps if steps else self._current_epoch,
+                "batch": self._step % steps if steps else self._last_batch_seen,
                 "step": self._step,
-                "steps_per_epoch": (self.params or {}).get("steps"),
-            }))
+                "steps_per_epoch": steps,
+            }),
+            self._HISTORY: json.dumps(self._history),
+        }
+        if self.run_config is not None:
+            files[backups.RUN_CONFIG] = json.dumps(self.run_config, default=str)
+        for file_name, text in files.items():
+            with open(os.path.join(temporary, file_name), "w") as f:
+                f.write(text)
         values = {
             str(i): keras.ops.convert_to_numpy(v)
             for i, v in enumerate(_seed_variables(self.model))
         }
-        with file_utils.File(self._extra_path, "wb") as f:
+        with open(self._extra_path, "wb") as f:
             np.savez(f, **values)
+        backups.fault_point("backup.files")
+        backups.seal(temporary, self._step)
+        backups.fault_point("backup.sealed")
+        if os.path.exists(final):  # the same step saved again
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        backups.fsync_dir(self.backup_dir)
+        backups.fault_point("backup.renamed")
+        self._point_to(final)
+        self._selected = final
+        for old in os.listdir(self.backup_dir):
+            path = os.path.join(self.backup_dir, old)
+            if path != final and (old.startswith(backups.PREFIX)
+                                  or old.startswith(".tmp-")):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 def _seed_variables(model):

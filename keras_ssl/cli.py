@@ -17,13 +17,16 @@ anything imports Keras.
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import os
 import pathlib
+import shutil
 import sys
 import time
 
 from keras_ssl import recipes
+from keras_ssl.recipes import backups
 
 # Flags of the data each family reads, beside `--dataset`:
 # name → (argparse keyword arguments).
@@ -218,11 +221,16 @@ def _method_parser(method, preset):
                         f"{spec.backend})")
     common.add_argument("--quiet", action="store_true", help="no progress lines")
     common.add_argument("--resume", action="store_true",
-                        help="back up under OUT/backup and continue an "
-                        "interrupted run left there")
+                        help="continue the interrupted run in OUT from its "
+                        "backup (OUT/backup), exactly where it stopped")
+    common.add_argument("--restart", action="store_true",
+                        help="drop the backup in OUT and train from the start")
     common.add_argument("--backup-every", type=int, default=None, metavar="STEPS",
-                        help="with --resume: back up every STEPS optimizer "
-                        "steps (default: every epoch)")
+                        help="back up every STEPS optimizer steps (default: "
+                        "every epoch)")
+    common.add_argument("--verbose", action="store_true",
+                        help="show the frameworks' own logs and warnings "
+                        "(default: OUT/framework.log)")
     fields = parser.add_argument_group(f"{method} settings (also --set KEY=VALUE)")
     settings = _settings(method, preset)
     for name, (example, annotation, text) in settings.items():
@@ -371,6 +379,8 @@ def _pretrain(argv, first):
     args = parser.parse_args(rest)
     family = recipes.METHODS[method].family
     dataset = args.dataset
+    out = pathlib.Path(args.out or f"runs/{method}-{dataset.split(':')[0]}")
+    backup_dir = out / "backup"
     try:
         config = recipes.make_config(method, preset, _overrides(args, settings))
         if args.backup_every is not None and args.backup_every < 1:
@@ -378,11 +388,32 @@ def _pretrain(argv, first):
                 f"--backup-every must be at least 1, got {args.backup_every}")
         _check_dataset(family, dataset)
         _check_data_flags(family, dataset, args)
+        backend = choose_backend(method, args.backend, os.environ)
+        run_config = {
+            "method": method, "preset": preset, "dataset": dataset,
+            "backend": backend,
+            "data": {n: getattr(args, n) for n in _FAMILY_DATA[family]},
+            "config": dataclasses.asdict(config),
+            "backup_every": args.backup_every,
+        }
+        state = _check_out(out, args.resume, args.restart, run_config)
     except (ValueError, TypeError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
-    problem = _use_backend(choose_backend(method, args.backend, os.environ))
+    if state == "finished":
+        print(f"keras-ssl: the run in {out}/ is finished (summary.json); "
+              "nothing to resume")
+        return 0
+    problem = _use_backend(backend)
     if problem:
         return _fail(problem)
+    with _framework_output(args.verbose, out):
+        return _train_and_save(method, preset, family, dataset, config, args,
+                               out, backup_dir, run_config)
+
+
+def _train_and_save(method, preset, family, dataset, config, args, out,
+                    backup_dir, run_config):
+    import keras
 
     from keras_ssl.recipes import engine
 
@@ -390,30 +421,33 @@ def _pretrain(argv, first):
     data_options = {name: getattr(args, name) for name in _FAMILY_DATA[family]}
     try:
         name, data = engine.load_data(method, dataset, config, **data_options)
+        engine.check_data(method, data, config)
     except (ValueError, FileNotFoundError) as error:
-        return _fail(str(error).splitlines()[0])
-    out = pathlib.Path(args.out or f"runs/{method}-{dataset.split(':')[0]}")
-    out.mkdir(parents=True, exist_ok=True)
-    backup_dir = None
-    if args.resume:
-        from keras_ssl.callbacks import backup_dir_of
-
-        backup_dir = backup_dir_of(out)
-        if os.path.exists(os.path.join(backup_dir, "training_metadata.json")):
-            print(f"keras-ssl: resuming from the backup in {backup_dir}/")
-    import keras
-
+        # The data loaders name their arguments; the user typed flags.
+        message = str(error).splitlines()[0]
+        for argument in ("image_size", "batch_size", "on_bad_file='skip'"):
+            flag = "--skip-bad-files" if "bad_file" in argument else _flag(argument)
+            message = message.replace(f"pass {argument}", f"pass {flag}")
+        return _fail(message)
     print(f"keras-ssl: {method} ({preset} preset) on {name}, backend "
           f"{keras.backend.backend()}")
+    folder = backups.newest_backup(str(backup_dir))
+    if folder is not None:
+        at = backups.read_metadata(folder)
+        print(f"keras-ssl: resuming from {backup_dir}/{os.path.basename(folder)}: "
+              f"epoch {at['epoch'] + 1}, step {at['step']}")
     try:
         # One progress line per epoch: on torch, Keras' per-step bar was
         # measured to stall some epochs.
         result = engine.run(method, preset, data=data, config=config,
                             verbose=0 if args.quiet else 2, data_name=name,
-                            backup_dir=backup_dir, backup_every=args.backup_every)
+                            backup_dir=backup_dir, backup_every=args.backup_every,
+                            run_config=run_config, keep_backup=True)
     except ValueError as error:
         return _fail(str(error).splitlines()[0])
     written = engine.save(result, out, total_seconds=time.perf_counter() - start)
+    backups.fault_point("outputs.published")
+    shutil.rmtree(backup_dir, ignore_errors=True)
     _print_scores(result.scores)
     for sample in result.extra.get("samples", []):
         print(f"\ngenerated: {sample!r}")
@@ -424,6 +458,89 @@ def _pretrain(argv, first):
     if family == "speech":
         print(f"next: keras-ssl finetune ctc --encoder {out / 'encoder.keras'}")
     return 0
+
+
+def _check_out(out, resume, restart, run_config):
+    """What `--out` holds, checked before training: `"new"`, `"resume"` or
+    `"finished"`; a `ValueError` for a folder that cannot take the run."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable ({existing} is read-only)")
+    if not out.exists():
+        return "new"
+    backup_dir = out / "backup"
+    if restart:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        shutil.rmtree(out / backups.STAGING, ignore_errors=True)
+        return "new"
+    finished = (out / backups.SUMMARY).exists()
+    has_backup = bool(backups.backups(str(backup_dir)))
+    if finished:
+        if resume:
+            shutil.rmtree(backup_dir, ignore_errors=True)
+            shutil.rmtree(out / backups.STAGING, ignore_errors=True)
+            return "finished"
+        raise ValueError(f"{out} holds a finished run (summary.json): pass "
+                         "another --out, or --restart to train there again")
+    if has_backup and not resume:
+        raise ValueError(f"{out} holds the backup of an interrupted run: pass "
+                         "--resume to continue it, or --restart to start over")
+    others = set(os.listdir(out)) - {"backup", backups.STAGING, "framework.log"}
+    if others and not resume:
+        raise ValueError(f"{out} is not empty: pass another --out, or --restart "
+                         "to train there and replace its outputs")
+    folder = backups.newest_backup(str(backup_dir))
+    saved = backups.saved_run_config(folder)
+    if saved is not None:
+        message = backups.mismatch_message(backup_dir, saved, run_config)
+        if message:
+            raise ValueError(message)
+    return "resume" if folder else "new"
+
+
+@contextlib.contextmanager
+def _framework_output(verbose, out):
+    """Unless `verbose`: the frameworks' C++ logs (TensorFlow, XLA, absl)
+    go to OUT/framework.log instead of the terminal, and Keras warnings that
+    do not concern a CLI user are hidden."""
+    if verbose:
+        yield
+        return
+    import warnings
+
+    out.mkdir(parents=True, exist_ok=True)
+    saved = None
+    try:
+        sys.stderr.flush()
+        log = os.open(out / "framework.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        saved = os.dup(2)
+        os.dup2(log, 2)
+        os.close(log)
+    except OSError:
+        saved = None
+    try:
+        with warnings.catch_warnings():
+            for text in _QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=text)
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+# Keras warnings about how the CLI itself calls Keras, not about the run.
+_QUIET_WARNINGS = (
+    ".*`shuffle=True` was passed, but will be ignored.*",
+    ".*Your input ran out of data.*",
+    ".*Skipping variable loading for optimizer.*",
+    ".*does not have a `build\(\)` method implemented.*",
+)
 
 
 def _preset_of(argv):

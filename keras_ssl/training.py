@@ -153,7 +153,7 @@ def _two_views(config, images, image_size):
     """Two views per image, both from the config's SimCLR augmentation."""
     return multi_view_dataset(
         images, _simclr_augmentation(config, image_size),
-        batch_size=config.batch_size, seed=config.seed,
+        batch_size=config.batch_size, seed=config.seed, repeat=True,
     )
 
 
@@ -169,7 +169,7 @@ def _byol_views(config, images, image_size):
         grayscale_p=config.grayscale_p,
     )
     return multi_view_dataset(
-        images, augment, batch_size=config.batch_size, seed=config.seed
+        images, augment, batch_size=config.batch_size, seed=config.seed, repeat=True
     )
 
 
@@ -186,7 +186,7 @@ def _multi_crop_views(config, images, image_size):
         grayscale_p=config.grayscale_p,
     )
     return multi_crop_dataset(
-        images, augmentation, batch_size=config.batch_size, seed=config.seed
+        images, augmentation, batch_size=config.batch_size, seed=config.seed, repeat=True
     )
 
 
@@ -195,7 +195,7 @@ def _single_crops(config, images, image_size):
     return multi_view_dataset(
         images,
         mae_augmentation(image_size, crop_scale=tuple(config.crop_scale)),
-        num_views=1, batch_size=config.batch_size, seed=config.seed,
+        num_views=1, batch_size=config.batch_size, seed=config.seed, repeat=True,
     )
 
 
@@ -460,17 +460,22 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
                      *callbacks]
     if time_budget:
         all_callbacks.append(TimeBudget(time_budget))
-    if backup_dir:
-        from keras_ssl.callbacks import ResumableBackup
+    from keras_ssl.callbacks import ResumableBackup
 
+    if backup_dir:
         all_callbacks.append(ResumableBackup(backup_dir, save_freq=backup_freq))
-        if not model.built:  # BackupAndRestore restores into a built model
-            for batch in views.take(1):
-                model(batch[0])
+    if not model.built:
+        # Built before fit: a backup restores into a built model, and an
+        # unbuilt one would make the TensorFlow trainer take its first batch
+        # from the training stream to build it (a resumed run, built, would
+        # then read other batches than an uninterrupted one).
+        for batch in views.take(1):
+            model(batch[0])
     start = time.perf_counter()
     history = model.fit(
-        views,
+        views,  # endless: the same stream from every iterator (exact resume)
         epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles

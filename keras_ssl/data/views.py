@@ -286,7 +286,9 @@ def multi_view_dataset(
         drop_remainder: Whether to drop the last incomplete batch (giving
             batches of static size).
         repeat: Whether to repeat forever (then give `steps_per_epoch` to
-            `fit`); batches then run across epoch boundaries.
+            `fit`); batches then run across epoch boundaries, and the stream
+            is the same from every new iterator (a resumed run skips into
+            it exactly).
 
     Returns:
         A `tf.data.Dataset` of `((view_1, ..., view_n),)`, each view float32
@@ -326,12 +328,9 @@ def multi_view_dataset(
             )
         cardinality = int(images.cardinality())
         size = cardinality if cardinality >= 0 else None
-        source = images
-        if shuffle:
-            buffer = _DATASET_SHUFFLE_BUFFER
-            if size:
-                buffer = min(size, buffer)
-            source = source.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        base = images
+        buffer = min(size, _DATASET_SHUFFLE_BUFFER) if size else _DATASET_SHUFFLE_BUFFER
+        indices = None
 
         def load(batch: tf.Tensor) -> tf.Tensor:
             return _to_float(batch)
@@ -362,9 +361,9 @@ def multi_view_dataset(
                 f"`images` must be float or uint8, got {array.dtype}."
             )
         size = len(array)
-        source = tf.data.Dataset.range(size)
-        if shuffle:
-            source = source.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+        base = tf.data.Dataset.range(size)
+        buffer = size
+        indices = size  # passes are permutations of the indices
 
         def load(indices: tf.Tensor) -> tf.Tensor:
             return _to_float(tf.gather(data, indices))
@@ -376,9 +375,16 @@ def multi_view_dataset(
             "batch. Lower `batch_size` or set `drop_remainder=False`."
         )
     if repeat:
-        source = source.repeat()
+        source = _passes(base, buffer, seed, shuffle, size=indices)
+    elif shuffle:
+        source = base.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        source = base
     batches = source.batch(batch_size, drop_remainder=drop_remainder)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    # A repeated stream is the same from every new iterator, so a resumed run
+    # skips into exactly the batches an uninterrupted run reads next; a finite
+    # one draws anew at each pass (each epoch of `fit`).
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not repeat)
 
     def make_views(
         batch: tf.Tensor, batch_seed: tf.Tensor
@@ -394,6 +400,31 @@ def multi_view_dataset(
     dataset = tf.data.Dataset.zip(batches, seeds.batch(2))
     dataset = dataset.map(make_views, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _passes(base, buffer, seed, shuffle, size=None):
+    """Endless passes over `base`, the same stream from every new iterator:
+    with `size` (an in-memory array's indices) each pass is a permutation of
+    its own, drawn statelessly from `seed` and the pass number; otherwise a
+    shuffle buffer runs over the repeated stream with a fixed seed."""
+    if not shuffle:
+        return base.repeat()
+    first = int(seed) if seed is not None else int(np.random.randint(1 << 30))
+    if size is None:
+        return base.repeat().shuffle(buffer, seed=first,
+                                     reshuffle_each_iteration=False)
+
+    def permutation(p):
+        key = tf.stack([tf.constant(first, tf.int64), p])
+        return tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(
+                tf.range(size, dtype=tf.int64), seed=key))
+
+    endless = tf.data.Dataset.counter().flat_map(permutation)
+    # flat_map leaves the cardinality unknown; `fit` (and a resumed run's
+    # skip) must know that the stream never ends.
+    return endless.apply(
+        tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
 
 def measure_pipeline_throughput(

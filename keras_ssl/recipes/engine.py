@@ -19,11 +19,12 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 from typing import Any, Callable
 
 import keras
 
-from keras_ssl.recipes import make_config
+from keras_ssl.recipes import backups, make_config
 from keras_ssl.recipes.methods import DEFAULT_DATA, get_method
 
 # What `save` writes for every method.
@@ -168,8 +169,8 @@ def _vision(method, config, data, name, callbacks, verbose, backup, evaluate):
     from keras_ssl import training
 
     result = training.pretrain(
-        data, config, callbacks=callbacks, verbose=verbose, baseline=evaluate,
-        **backup)
+        data, config, callbacks=[*backup, *callbacks], verbose=verbose,
+        baseline=evaluate)
     scores = {method: result.scores}
     if evaluate:
         scores["random_init"] = result.random_init_scores
@@ -259,7 +260,7 @@ _FAMILIES = {"vision": _vision, "image_text": _image_text,
 
 def run(method, preset="embedded", data=None, overrides=None, config=None,
         callbacks=(), verbose="auto", backup_dir=None, backup_every=None,
-        evaluate=True, data_name=None):
+        evaluate=True, data_name=None, run_config=None, keep_backup=False):
     """Trains `method` with a preset and measures it.
 
     Args:
@@ -274,6 +275,10 @@ def run(method, preset="embedded", data=None, overrides=None, config=None,
         backup_dir: back up there and resume an interrupted run found there
             (`keras_ssl.callbacks.ResumableBackup`).
         backup_every: optimizer steps between backups (default: each epoch).
+        run_config: the run's settings, stored with each backup; a backup
+            of other settings is refused.
+        keep_backup: keep the backup when training ends (the CLI deletes it
+            once the outputs are written).
         evaluate: also measure the baselines (random init, raw pixels) and
             the downstream probes.
         data_name: how to call `data` in the summary.
@@ -286,22 +291,41 @@ def run(method, preset="embedded", data=None, overrides=None, config=None,
     if data is None:
         data_name, data = load_data(method, config=config)
     data_name = data_name or getattr(data, "name", type(data).__name__)
-    backup = {}
+    backup = []
     if backup_dir is not None:
-        if spec.family == "vision":
-            backup = {"backup_dir": os.fspath(backup_dir),
-                      "backup_freq": backup_every or "epoch"}
-        else:
-            from keras_ssl.callbacks import ResumableBackup
+        from keras_ssl.callbacks import ResumableBackup
 
-            backup = [ResumableBackup(os.fspath(backup_dir),
-                                      save_freq=backup_every or "epoch")]
-    elif spec.family != "vision":
-        backup = []
+        backup = [ResumableBackup(os.fspath(backup_dir),
+                                  save_freq=backup_every or "epoch",
+                                  delete_checkpoint=not keep_backup,
+                                  run_config=run_config)]
     parts = _FAMILIES[spec.family](method, config, data, data_name,
                                    list(callbacks), verbose, backup, evaluate)
+    if backup and backup[0].epoch_logs:
+        # The whole run's epochs, those of interrupted runs included (and
+        # what the backup does not see, such as a curriculum stage's).
+        parts["history"] = {**parts["history"], **backup[0].history}
+        if "knn_epochs" in parts.get("extra", {}):
+            parts["extra"]["knn_epochs"] = [
+                e["epoch"] + 1 for e in backup[0].epoch_logs if "knn_accuracy" in e]
     return RunResult(method=method, preset=preset, config=config,
                      data_name=data_name, **parts)
+
+
+def check_data(method, data, config):
+    """Problems of `data` for `config` found before training: a batch larger
+    than the data (a `ValueError` naming the flag to change)."""
+    family = get_method(method).family
+    if family == "vision":
+        count, what = len(data.x_unlabeled), "unlabelled images"
+    elif family == "image_text":
+        count, what = len(data.x_train), "image-caption pairs"
+    else:
+        return
+    if config.batch_size > count:
+        raise ValueError(
+            f"--batch-size {config.batch_size} is larger than the {count} {what} "
+            f"of {getattr(data, 'name', 'the data')}: pass a smaller --batch-size")
 
 
 # --- the one output layout ---------------------------------------------------------
@@ -335,12 +359,24 @@ def save(result, out, total_seconds=None):
 
     plus the method's own pictures and exports (MAE and BEiT
     `reconstructions.png`, CLIP `top_captions.png`, GPT `causal_lm_preset/`,
-    ...). Returns the list of names written.
+    ...). Everything is written to `out/.incomplete/` first and then moved
+    into `out` one rename at a time, `summary.json` last: a folder with a
+    `summary.json` holds a finished run. Returns the list of names written.
     """
+    out = pathlib.Path(out)
+    staging = out / backups.STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    written = _write(result, staging, total_seconds)
+    backups.fault_point("outputs.written")
+    backups.publish(str(staging), str(out))
+    return written
+
+
+def _write(result, out, total_seconds):
+    """Every output of `save` into the folder `out`."""
     from keras_ssl.evaluation import plot_history
 
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     encoder = result.encoder
     encoder.save(out / "encoder.keras")
     written = ["encoder.keras"]
@@ -355,6 +391,14 @@ def save(result, out, total_seconds=None):
     if "knn_epochs" in result.extra:
         history["knn_epochs"] = result.extra["knn_epochs"]
     (out / "history.json").write_text(json.dumps(_jsonable(history), indent=2))
+    plot_history(
+        result.history, out / "training.png",
+        title=f"{result.method} on {result.data_name} ({keras.backend.backend()})",
+        knn_epochs=result.extra.get("knn_epochs"),
+    )
+    written += ["history.json", "summary.json", "training.png"]
+    if result.artifacts is not None:
+        written += list(result.artifacts(out))
     summary = {
         "method": result.method,
         "preset": result.preset,
@@ -367,13 +411,6 @@ def save(result, out, total_seconds=None):
         "scores": _jsonable(result.scores),
         **{k: _jsonable(v) for k, v in result.extra.items() if k != "knn_epochs"},
     }
+    # Written last: a folder with a summary.json holds a finished run.
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot_history(
-        result.history, out / "training.png",
-        title=f"{result.method} on {result.data_name} ({keras.backend.backend()})",
-        knn_epochs=result.extra.get("knn_epochs"),
-    )
-    written += ["history.json", "summary.json", "training.png"]
-    if result.artifacts is not None:
-        written += list(result.artifacts(out))
     return written
