@@ -531,8 +531,13 @@ class DINOCollapseMonitor(keras.callbacks.Callback):
 
 
 class StopAtStep(keras.callbacks.Callback):
-    """Stops `fit` after exactly `total_steps` optimizer steps, inside the
-    last epoch when `total_steps` is not a multiple of `steps_per_epoch`.
+    """Stops `fit` after exactly `total_steps` training steps in all, inside
+    the last epoch when `total_steps` is not a multiple of `steps_per_epoch`.
+
+    It counts from the optimizer's step at the start of `fit` (times the
+    gradient accumulation), so a run resumed from a backup stops where an
+    uninterrupted one does: put it after a `ResumableBackup`, which restores
+    that step first.
 
     Example:
 
@@ -552,13 +557,19 @@ class StopAtStep(keras.callbacks.Callback):
             )
         self.total_steps = int(total_steps)
         self.steps_per_epoch = int(steps_per_epoch)
-        self._epoch = 0
+        self._done = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+    def on_train_begin(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        self._done = 0
+        if optimizer is not None and optimizer.built:
+            accumulation = optimizer.gradient_accumulation_steps or 1
+            self._done = int(keras.ops.convert_to_numpy(optimizer.iterations)) * int(
+                accumulation)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._epoch * self.steps_per_epoch + batch + 1 >= self.total_steps:
+        self._done += 1
+        if self._done >= self.total_steps:
             self.model.stop_training = True
 
 

@@ -156,7 +156,7 @@ def pretrain_clip(data, config=None, callbacks=(), verbose="auto"):
     )
     from keras_ssl.callbacks import fit_schedule
 
-    templates = config.templates or DIGIT_TEMPLATES
+    templates = config.templates
     steps_per_epoch = len(data.x_train) // config.batch_size
     epochs, _, stop = fit_schedule(
         config.steps or config.epochs * steps_per_epoch, steps_per_epoch)
@@ -165,7 +165,7 @@ def pretrain_clip(data, config=None, callbacks=(), verbose="auto"):
     model.compile(optimizer=make_clip_optimizer(config, steps_per_epoch))
     start = time.perf_counter()
     history = model.fit(
-        dataset, epochs=epochs, callbacks=[*stop, *callbacks],
+        dataset, epochs=epochs, callbacks=[*callbacks, *stop],
         verbose=verbose, shuffle=False,
     )
     train_seconds = time.perf_counter() - start

@@ -273,7 +273,7 @@ def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
     start = time.perf_counter()
     history = model.fit(
         dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        callbacks=[*stop, *callbacks], verbose=verbose,
+        callbacks=[*callbacks, *stop], verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
     scores = objective_scores(model, config, tokenizer, corpus)

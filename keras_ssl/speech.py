@@ -150,7 +150,7 @@ def _fit_wav2vec2(corpus, config, callbacks, verbose, encoder):
     epochs, steps_per_epoch, stop = fit_schedule(config.steps, config.steps_per_epoch)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=[*stop, *callbacks], verbose=verbose)
+                        callbacks=[*callbacks, *stop], verbose=verbose)
     return model, history.history, time.perf_counter() - start
 
 
@@ -255,7 +255,7 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
                                                  config.steps_per_epoch)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=[*stop, *callbacks], verbose=verbose)
+                        callbacks=[*callbacks, *stop], verbose=verbose)
     seconds = time.perf_counter() - start
     scores = error_rates(model, corpus.test, examples=examples)
     scores["labelled_minutes"] = corpus.labelled.minutes

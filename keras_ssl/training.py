@@ -456,8 +456,10 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         data.x_train, data.y_train, data.x_test, data.y_test,
         every_n_epochs=config.knn_every, verbose=0,
     )
-    all_callbacks = [monitor, *RECIPES[config.method].callbacks(), *stop,
-                     *callbacks]
+    # StopAtStep after a ResumableBackup among `callbacks`: it counts from the
+    # restored step.
+    all_callbacks = [monitor, *RECIPES[config.method].callbacks(), *callbacks,
+                     *stop]
     if time_budget:
         all_callbacks.append(TimeBudget(time_budget))
     from keras_ssl.callbacks import ResumableBackup

@@ -114,3 +114,15 @@ def test_fit_runs_exactly_the_asked_steps():
     model.fit(x, np.zeros((30, 1)), batch_size=1, epochs=epochs,
               steps_per_epoch=per_epoch, verbose=0, callbacks=stop)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 7
+
+
+def test_stop_at_step_counts_from_the_restored_step():
+    """A run resumed at optimizer step 5 of 7 trains 2 more steps."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(5)
+    epochs, per_epoch, stop = fit_schedule(7, 3)
+    model.fit(np.zeros((30, 2)), np.zeros((30, 1)), batch_size=1, epochs=epochs,
+              steps_per_epoch=per_epoch, verbose=0, callbacks=stop)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 7

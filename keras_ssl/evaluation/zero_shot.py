@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Prompt templates for the embedded captioned digits (none of them is a
-#: caption template of the corpus word for word).
-DIGIT_TEMPLATES = (
-    "a {}.",
-    "the digit {}.",
-    "a picture of the number {}.",
-    "a handwritten {}.",
-    "an image showing a {}.",
-)
+# Prompt templates for the embedded captioned digits (none of them is a
+# caption template of the corpus word for word); defined with the configs,
+# which import no framework.
+from keras_ssl.recipes.configs import DIGIT_TEMPLATES  # noqa: E402
 
 
 def _normalize(x, axis=-1):

@@ -28,6 +28,15 @@ VISION_BACKBONES = (
     "vit_base32",
 )
 OPTIMIZERS = ("adamw", "lars", "sgd", "adafactor")
+# Zero-shot prompts for the embedded captioned digits (CLIP's prompt
+# ensembling; keras_ssl.evaluation.DIGIT_TEMPLATES).
+DIGIT_TEMPLATES = (
+    "a {}.",
+    "the digit {}.",
+    "a picture of the number {}.",
+    "a handwritten {}.",
+    "an image showing a {}.",
+)
 
 
 def _f(default, help, **kwargs):  # noqa: A002  (argparse's word)
@@ -183,7 +192,7 @@ class ClipConfig:
     weight_decay: float = _f(0.1, "AdamW's weight decay")
     beta_2: float = _f(0.98, "AdamW's beta_2")
     warmup_epochs: int = _f(2, "epochs of linear warmup before the cosine decay")
-    templates: tuple | None = _f(None, "zero-shot prompts with {} for the class name (default: the digits')")
+    templates: tuple = _f(DIGIT_TEMPLATES, "zero-shot prompts with {} for the class name")
     seed: int = _f(0, "seed of the weights, the shuffling and the evaluation")
 
     def __post_init__(self):
@@ -201,13 +210,12 @@ class ClipConfig:
                 f"unknown image_backbone {self.image_backbone!r}: expected one "
                 f"of {', '.join(VISION_BACKBONES)}"
             )
-        if self.templates is not None:
-            self.templates = tuple(self.templates)
-            if not self.templates or any(t.count("{}") != 1 for t in self.templates):
-                raise ValueError(
-                    "templates must each hold one {} for the class name, got "
-                    f"{self.templates}"
-                )
+        self.templates = tuple(self.templates)
+        if not self.templates or any(t.count("{}") != 1 for t in self.templates):
+            raise ValueError(
+                "templates must each hold one {} for the class name, got "
+                f"{self.templates}"
+            )
 
 
 # --- language ---------------------------------------------------------------
