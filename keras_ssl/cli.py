@@ -523,12 +523,24 @@ def _framework_output(verbose, out):
         os.close(log)
     except OSError:
         saved = None
+    # Python's own stderr (our messages, warnings, tracebacks) stays on the
+    # terminal when it was file descriptor 2.
+    python_stderr = None
+    try:
+        if saved is not None and sys.stderr.fileno() == 2:
+            python_stderr = sys.stderr
+            sys.stderr = open(os.dup(saved), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):
+        python_stderr = None
     try:
         with warnings.catch_warnings():
             for text in _QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=text)
             yield
     finally:
+        if python_stderr is not None:
+            sys.stderr.close()
+            sys.stderr = python_stderr
         if saved is not None:
             os.dup2(saved, 2)
             os.close(saved)

@@ -85,3 +85,22 @@ def test_restart_drops_the_backup_and_trains_again(tmp_path, capsys):
                      *TINY]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["scores"] == first["scores"]  # the same seed, the same run
+
+
+def test_messages_stay_on_the_terminal_and_framework_logs_do_not(tmp_path):
+    """A problem found once the framework is imported (here a batch larger
+    than the data) is still one line on stderr, without TensorFlow's logs
+    (those go to OUT/framework.log)."""
+    from conftest import BACKEND
+
+    if BACKEND != "torch":
+        pytest.skip("backend-free: tested under torch")
+    out = tmp_path / "o"
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_ssl.cli", "pretrain", "simclr", "--out",
+         str(out), "--max-examples", "40", "--batch-size", "256"],
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--batch-size 256 is larger than" in lines[0], lines
+    assert "oneDNN" in (out / "framework.log").read_text()
