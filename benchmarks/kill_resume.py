@@ -132,7 +132,7 @@ def main():
         uninterrupted_seconds=round(uninterrupted_seconds, 1),
         killed_and_resumed_seconds=round(seconds, 1), rows=rows,
     )
-    print(f"\n| kill | moment | started at step | backup left at step | steps lost |")
+    print("\n| kill | moment | started at step | backup left at step | steps lost |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['kill']} | {r['moment']} | {r['started_at_step']} | "
