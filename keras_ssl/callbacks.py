@@ -190,7 +190,6 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def _point_to(self, folder):
         """Sets the paths Keras reads and writes to those inside `folder`."""
         folder = folder or os.path.join(self.backup_dir, ".none")
-        self._folder = folder
         self._weights_path = os.path.join(folder, "latest.weights.h5")
         self._training_metadata_path = os.path.join(folder, "training_metadata.json")
         self._extra_path = os.path.join(folder, self._EXTRA)
@@ -432,9 +431,7 @@ def prepare_fit(model, args, kwargs):
     return (), {**arguments, **extra}
 
 
-def backup_dir_of(out):
-    """Where `keras-ssl pretrain --resume` keeps its backup inside `--out`."""
-    return os.path.join(str(out), "backup")
+backup_dir_of = backups.backup_dir_of
 
 
 class DINOCollapseMonitor(keras.callbacks.Callback):
@@ -544,19 +541,15 @@ class StopAtStep(keras.callbacks.Callback):
     ```python
     # 250 steps of 100-step epochs: 3 epochs, the last one cut at step 50.
     model.fit(data, epochs=3, steps_per_epoch=100,
-              callbacks=[StopAtStep(250, steps_per_epoch=100)])
+              callbacks=[StopAtStep(250)])
     ```
     """
 
-    def __init__(self, total_steps, steps_per_epoch):
+    def __init__(self, total_steps):
         super().__init__()
-        if int(total_steps) < 1 or int(steps_per_epoch) < 1:
-            raise ValueError(
-                "StopAtStep needs total_steps >= 1 and steps_per_epoch >= 1, "
-                f"got {total_steps} and {steps_per_epoch}"
-            )
+        if int(total_steps) < 1:
+            raise ValueError(f"StopAtStep needs total_steps >= 1, got {total_steps}")
         self.total_steps = int(total_steps)
-        self.steps_per_epoch = int(steps_per_epoch)
         self._done = 0
 
     def on_train_begin(self, logs=None):
@@ -580,7 +573,7 @@ def fit_schedule(total_steps, steps_per_epoch):
     per_epoch = min(total_steps, steps_per_epoch)
     epochs = -(-total_steps // per_epoch)
     extra = [] if total_steps % per_epoch == 0 else [
-        StopAtStep(total_steps, per_epoch)]
+        StopAtStep(total_steps)]
     return epochs, per_epoch, extra
 
 

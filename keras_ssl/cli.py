@@ -380,7 +380,6 @@ def _pretrain(argv, first):
     family = recipes.METHODS[method].family
     dataset = args.dataset
     out = pathlib.Path(args.out or f"runs/{method}-{dataset.split(':')[0]}")
-    backup_dir = out / "backup"
     try:
         config = recipes.make_config(method, preset, _overrides(args, settings))
         if args.backup_every is not None and args.backup_every < 1:
@@ -396,7 +395,8 @@ def _pretrain(argv, first):
             "config": dataclasses.asdict(config),
             "backup_every": args.backup_every,
         }
-        state = _check_out(out, args.resume, args.restart, run_config)
+        state, folder = backups.check_out(out, args.resume, args.restart,
+                                          run_config)
     except (ValueError, TypeError, FileNotFoundError) as error:
         return _fail(str(error).splitlines()[0])
     if state == "finished":
@@ -408,11 +408,13 @@ def _pretrain(argv, first):
         return _fail(problem)
     with _framework_output(args.verbose, out):
         return _train_and_save(method, preset, family, dataset, config, args,
-                               out, backup_dir, run_config)
+                               out, folder, run_config)
 
 
 def _train_and_save(method, preset, family, dataset, config, args, out,
-                    backup_dir, run_config):
+                    folder, run_config):
+    """Loads the data, trains (from the backup `folder` when resuming),
+    writes the outputs, then deletes the backup."""
     import keras
 
     from keras_ssl.recipes import engine
@@ -431,10 +433,10 @@ def _train_and_save(method, preset, family, dataset, config, args, out,
         return _fail(message)
     print(f"keras-ssl: {method} ({preset} preset) on {name}, backend "
           f"{keras.backend.backend()}")
-    folder = backups.newest_backup(str(backup_dir))
+    backup_dir = backups.backup_dir_of(out)
     if folder is not None:
         at = backups.read_metadata(folder)
-        print(f"keras-ssl: resuming from {backup_dir}/{os.path.basename(folder)}: "
+        print(f"keras-ssl: resuming from {folder}: "
               f"epoch {at['epoch'] + 1}, step {at['step']}")
     try:
         # One progress line per epoch: on torch, Keras' per-step bar was
@@ -453,53 +455,11 @@ def _train_and_save(method, preset, family, dataset, config, args, out,
         print(f"\ngenerated: {sample!r}")
     print(f"\ntrained {result.train_seconds:.0f} s, total "
           f"{time.perf_counter() - start:.0f} s, peak memory "
-          f"{engine._peak_memory_gib():.2f} GiB")
+          f"{engine.peak_memory_gib():.2f} GiB")
     print(f"wrote {', '.join(written)} to {out}/")
     if family == "speech":
         print(f"next: keras-ssl finetune ctc --encoder {out / 'encoder.keras'}")
     return 0
-
-
-def _check_out(out, resume, restart, run_config):
-    """What `--out` holds, checked before training: `"new"`, `"resume"` or
-    `"finished"`; a `ValueError` for a folder that cannot take the run."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out} is not writable ({existing} is read-only)")
-    if not out.exists():
-        return "new"
-    backup_dir = out / "backup"
-    if restart:
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        shutil.rmtree(out / backups.STAGING, ignore_errors=True)
-        return "new"
-    finished = (out / backups.SUMMARY).exists()
-    has_backup = bool(backups.backups(str(backup_dir)))
-    if finished:
-        if resume:
-            shutil.rmtree(backup_dir, ignore_errors=True)
-            shutil.rmtree(out / backups.STAGING, ignore_errors=True)
-            return "finished"
-        raise ValueError(f"{out} holds a finished run (summary.json): pass "
-                         "another --out, or --restart to train there again")
-    if has_backup and not resume:
-        raise ValueError(f"{out} holds the backup of an interrupted run: pass "
-                         "--resume to continue it, or --restart to start over")
-    others = set(os.listdir(out)) - {"backup", backups.STAGING, "framework.log"}
-    if others and not resume:
-        raise ValueError(f"{out} is not empty: pass another --out, or --restart "
-                         "to train there and replace its outputs")
-    folder = backups.newest_backup(str(backup_dir))
-    saved = backups.saved_run_config(folder)
-    if saved is not None:
-        message = backups.mismatch_message(backup_dir, saved, run_config)
-        if message:
-            raise ValueError(message)
-    return "resume" if folder else "new"
 
 
 @contextlib.contextmanager

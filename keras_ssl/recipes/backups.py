@@ -7,6 +7,8 @@
   damaged ones; the CLI reads a backup's settings (`saved_run_config`) and
   compares them with the new run's (`differences`) before any framework is
   imported.
+- The output folder: `check_out` says whether it takes a new run, resumes
+  one or holds a finished one, before any framework is imported.
 - Outputs: `publish` moves files written in a staging folder into the
   output folder one rename at a time, `summary.json` last, so a folder with a
   `summary.json` holds a finished run.
@@ -21,6 +23,7 @@ import os
 import shutil
 import signal
 
+BACKUP = "backup"  # the backup folder inside a run's output folder
 PREFIX = "step-"
 COMPLETE = "COMPLETE"
 RUN_CONFIG = "run_config.json"
@@ -198,3 +201,49 @@ def publish(staging, out):
             os.replace(source, target)
     fsync_dir(out)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def backup_dir_of(out):
+    """Where `keras-ssl pretrain` keeps its backup inside `--out`."""
+    return os.path.join(str(out), BACKUP)
+
+
+def check_out(out, resume, restart, run_config):
+    """`(state, backup folder)` of the output folder `out`, checked before
+    training: state `"new"`, `"resume"` (with the newest complete backup) or
+    `"finished"`; a `ValueError` for a folder that cannot take the run."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable ({existing} is read-only)")
+    if not out.exists():
+        return "new", None
+    backup_dir = backup_dir_of(out)
+    if restart:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        shutil.rmtree(out / STAGING, ignore_errors=True)
+        return "new", None
+    if (out / SUMMARY).exists():
+        if resume:
+            shutil.rmtree(backup_dir, ignore_errors=True)
+            shutil.rmtree(out / STAGING, ignore_errors=True)
+            return "finished", None
+        raise ValueError(f"{out} holds a finished run (summary.json): pass "
+                         "another --out, or --restart to train there again")
+    if backups(backup_dir) and not resume:
+        raise ValueError(f"{out} holds the backup of an interrupted run: pass "
+                         "--resume to continue it, or --restart to start over")
+    others = set(os.listdir(out)) - {BACKUP, STAGING, "framework.log"}
+    if others and not resume:
+        raise ValueError(f"{out} is not empty: pass another --out, or --restart "
+                         "to train there and replace its outputs")
+    folder = newest_backup(backup_dir)
+    saved = saved_run_config(folder)
+    if saved is not None:
+        message = mismatch_message(backup_dir, saved, run_config)
+        if message:
+            raise ValueError(message)
+    return ("resume", folder) if folder else ("new", None)

@@ -339,7 +339,8 @@ def _jsonable(value):
     return value
 
 
-def _peak_memory_gib():
+def peak_memory_gib():
+    """This process' peak resident memory so far, in GiB."""
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
@@ -407,7 +408,7 @@ def _write(result, out, total_seconds):
         "config": _jsonable(dataclasses.asdict(result.config)),
         "train_seconds": round(result.train_seconds, 1),
         "total_seconds": round(total_seconds or result.train_seconds, 1),
-        "peak_memory_gib": round(_peak_memory_gib(), 2),
+        "peak_memory_gib": round(peak_memory_gib(), 2),
         "scores": _jsonable(result.scores),
         **{k: _jsonable(v) for k, v in result.extra.items() if k != "knn_epochs"},
     }
