@@ -381,8 +381,12 @@ def _skip_trained_batches(x, steps_per_epoch, step):
     cardinality = int(x.cardinality())
     if cardinality == int(tf.data.INFINITE_CARDINALITY):
         # Keras keeps one iterator over the epochs when steps_per_epoch is
-        # given: batch `step` is the stream's element `step`.
-        return (x.skip(step), steps_per_epoch) if steps_per_epoch else None
+        # given: batch `step` is the stream's element `step`. A stream of
+        # `multi_view_dataset` starts there without loading what it skips.
+        if not steps_per_epoch:
+            return None
+        start = getattr(x, "from_batch", None)
+        return (start(step) if start else x.skip(step)), steps_per_epoch
     if cardinality > 0 and (
         steps_per_epoch is None or cardinality % steps_per_epoch == 0
     ):

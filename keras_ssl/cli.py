@@ -41,16 +41,20 @@ _DATA_FLAGS = {
                      help="with tfds:NAME: the feature holding the text"),
     "pretrain_minutes": dict(type=float, default=60.0,
                              help="minutes of the embedded spoken corpus"),
+    "labels": dict(default=None,
+                   help="with folder:PATH: 'folders' (class sub-folders) or a CSV "
+                   "of path,label, to score the representation (default: unlabelled)"),
 }
 _FAMILY_DATA = {
-    "vision": ("data_dir", "max_examples", "skip_bad_files"),
+    "vision": ("data_dir", "max_examples", "skip_bad_files", "labels"),
     "image_text": ("data_dir", "max_examples", "skip_bad_files"),
     "language": ("data_dir", "max_examples", "text_key"),
     "speech": ("pretrain_minutes",),
 }
 _DATASET_HELP = {
-    "vision": "digits (embedded, default), tfds:NAME, folder:PATH (class "
-    "sub-folders) or npz:PATH (arrays x, y or x_train, y_train, x_test, y_test)",
+    "vision": "digits (embedded, default), folder:PATH (images, flat or nested, "
+    "streamed; see --labels), tfds:NAME (streamed from --data-dir) or npz:PATH "
+    "(arrays x, y or x_train, y_train, x_test, y_test)",
     "image_text": "digits (embedded captioned digits, default), tfds:NAME or "
     "folder:PATH (images with .txt captions)",
     "language": "text (the embedded corpus, default), a UTF-8 text file or a "
@@ -318,6 +322,11 @@ def _check_data_flags(family, spec, args):
         raise ValueError(f"--data-dir applies to tfds:NAME data, not {spec!r}")
     if family == "language" and args.max_examples is not None and not tfds:
         raise ValueError(f"--max-examples applies to tfds:NAME text, not {spec!r}")
+    labels = getattr(args, "labels", None)
+    if labels is not None and not spec.startswith("folder:"):
+        raise ValueError(f"--labels applies to folder:PATH images, not {spec!r}")
+    if labels not in (None, "folders") and not os.path.isfile(labels):
+        raise FileNotFoundError(f"--labels {labels!r}: expected 'folders' or a CSV file")
 
 
 def main(argv=None):
@@ -530,6 +539,10 @@ def _print_scores(scores):
     for row in scores.values():
         metrics += [k for k, v in row.items()
                     if isinstance(v, (int, float)) and k not in metrics]
+    if not metrics:
+        print("\nnot scored: the data has no labels (give --labels to score "
+              "the representation)")
+        return
     width = max([len(m) for m in metrics] + [16]) + 2
     print(f"\n{'':<{width}}" + "".join(f"{row:>14}" for row in scores))
     for metric in metrics:

@@ -154,12 +154,14 @@ def pretrain_clip(data, config=None, callbacks=(), verbose="auto"):
     dataset = image_text_dataset(
         data.x_train, token_ids, config.batch_size, seed=config.seed
     )
-    from keras_ssl.callbacks import fit_schedule
+    from keras_ssl.callbacks import StopAtStep, fit_schedule
 
     templates = config.templates
     steps_per_epoch = len(data.x_train) // config.batch_size
-    epochs, _, stop = fit_schedule(
-        config.steps or config.epochs * steps_per_epoch, steps_per_epoch)
+    total = config.steps or config.epochs * steps_per_epoch
+    epochs, fit_steps, stop = fit_schedule(total, steps_per_epoch)
+    if fit_steps < steps_per_epoch:  # a finite dataset: stop inside its pass
+        stop = [StopAtStep(total)]
     model({"images": data.x_train[:2], "token_ids": token_ids[:2]})
     random_init_scores = evaluate_clip(model, data, templates)
     model.compile(optimizer=make_clip_optimizer(config, steps_per_epoch))

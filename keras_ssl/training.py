@@ -252,15 +252,30 @@ def _build_beit(config, encoder, steps_per_epoch, images):
     options = dict(config.method_options)
     tokenizer = train_vq_tokenizer(
         images, encoder.patch_size, epochs=options.pop("tokenizer_epochs"),
+        image_size=encoder.input_shape[1],
         seed=config.seed, **(options.pop("tokenizer_options", None) or {}),
     )
     return BEiT(encoder, tokenizer, seed=config.seed, **options)
 
 
+def preview_images(data, count=8):
+    """The first `count` held-out images of `data` (unlabelled ones for an
+    unlabelled stream), float32 in [0, 1], for pictures."""
+    if not _streamed(data):
+        return np.asarray(data.x_test[:count], "float32")
+    source = (data.test or data.unlabeled).resized(data.image_size)
+    return source.sample(count).astype("float32") / 255.0
+
+
+def _streamed(data):
+    """Whether `data` is streamed (`keras_ssl.data.image_files`), not arrays."""
+    return getattr(data, "streamed", False)
+
+
 def _mae_artifacts(model, data, out):
     from keras_ssl.evaluation import plot_image_rows
 
-    images = np.asarray(data.x_test[:8], "float32")
+    images = preview_images(data)
     masked, reconstructed = model.reconstruct(images)
     plot_image_rows(
         {"original": images, "masked (75%)": masked,
@@ -274,7 +289,7 @@ def _mae_artifacts(model, data, out):
 def _beit_artifacts(model, data, out):
     from keras_ssl.evaluation import plot_image_rows
 
-    images = np.asarray(data.x_test[:8], "float32")
+    images = preview_images(data)
     masked, target, predicted = model.visualize(images)
     plot_image_rows(
         {"original": images, "masked (40%)": masked,
@@ -347,10 +362,17 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
                             seed=0):
     """k-NN and linear-probe test accuracy of a frozen encoder's features,
     and with `fine_tune_epochs > 0` the test accuracy of a copy fine-tuned
-    end to end on the labelled split (`fine_tune_accuracy`)."""
+    end to end on the labelled split (`fine_tune_accuracy`, in-memory data
+    only). Streamed data is read in batches; unlabelled streams give `{}`."""
+    if _streamed(data):
+        if not data.labelled:
+            return {}
+        train, y_train = stream_features(encoder, data.train, batch_size)
+        test, y_test = stream_features(encoder, data.test, batch_size)
+        return _feature_scores(train, y_train, test, y_test, data.num_classes)
     train = extract_features(encoder, data.x_train, batch_size=batch_size)
     test = extract_features(encoder, data.x_test, batch_size=batch_size)
-    scores = _feature_scores(train, test, data)
+    scores = _feature_scores(train, data.y_train, test, data.y_test, data.num_classes)
     if fine_tune_epochs:
         scores["fine_tune_accuracy"] = fine_tune_accuracy(
             encoder, data.x_train, data.y_train, data.x_test, data.y_test,
@@ -359,20 +381,28 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
     return scores
 
 
+def stream_features(encoder, source, batch_size=256):
+    """`(features, labels)` of a labelled `ImageSource`, one batch at a time
+    (only the features are held)."""
+    features, labels = [], []
+    for images, y in source.batches(batch_size).as_numpy_iterator():
+        features.append(extract_features(encoder, images, batch_size=batch_size))
+        labels.append(y)
+    return np.concatenate(features), np.concatenate(labels)
+
+
 def raw_pixel_scores(data):
     """The same k-NN and linear probe on raw pixels: the floor to beat."""
     flat = lambda x: np.asarray(x, "float32").reshape(len(x), -1)  # noqa: E731
-    return _feature_scores(flat(data.x_train), flat(data.x_test), data)
+    return _feature_scores(flat(data.x_train), data.y_train, flat(data.x_test),
+                           data.y_test, data.num_classes)
 
 
-def _feature_scores(train, test, data):
+def _feature_scores(train, y_train, test, y_test, num_classes):
     return {
-        "knn_accuracy": knn_accuracy(
-            train, data.y_train, test, data.y_test, num_classes=data.num_classes
-        ),
-        "linear_probe_accuracy": linear_probe_accuracy(
-            train, data.y_train, test, data.y_test
-        ),
+        "knn_accuracy": knn_accuracy(train, y_train, test, y_test,
+                                     num_classes=num_classes),
+        "linear_probe_accuracy": linear_probe_accuracy(train, y_train, test, y_test),
     }
 
 
@@ -399,7 +429,10 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     """Pretrains `config.method` on `data` and measures the representation.
 
     Args:
-        data: a `keras_ssl.data.ImageData` (see `load_image_data`).
+        data: a `keras_ssl.data.ImageData` (see `load_image_data`), or
+            streamed images, `keras_ssl.data.image_files.ImageStreamData`
+            (see `stream_image_data`): read, decoded and augmented batch by
+            batch, scored on its labelled splits if it has them.
         config: a `PretrainConfig` (defaults: SimCLR on the embedded data).
         callbacks: extra Keras callbacks for `fit`.
         time_budget: optional seconds after which training stops at the end
@@ -428,19 +461,20 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     """
     config = config or PretrainConfig()
     keras.utils.set_random_seed(config.seed)
-    image_shape = tuple(data.x_unlabeled.shape[1:])
-    views = make_views(config, data.x_unlabeled, image_shape[0])
-    steps_per_epoch = len(data.x_unlabeled) // config.batch_size
+    image_shape = tuple(data.image_shape)
+    unlabeled = data.unlabeled if _streamed(data) else data.x_unlabeled
+    views = make_views(config, unlabeled, image_shape[0])
+    steps_per_epoch = len(unlabeled) // config.batch_size
     if steps_per_epoch < 1:
         raise ValueError(
             f"batch size {config.batch_size} is larger than the "
-            f"{len(data.x_unlabeled)} unlabelled images"
+            f"{len(unlabeled)} unlabelled images"
         )
-    epochs, _, stop = fit_schedule(
+    epochs, fit_steps, stop = fit_schedule(
         total_steps(config, steps_per_epoch), steps_per_epoch)
 
     random_init_scores = None
-    if baseline:
+    if baseline and (not _streamed(data) or data.labelled):
         random_init_scores = evaluate_representation(
             build_backbone(config.backbone, image_shape), data,
             fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
@@ -449,17 +483,19 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
 
     model = make_method(
         config, build_backbone(config.backbone, image_shape), steps_per_epoch,
-        images=data.x_unlabeled,
+        images=unlabeled,
     )
     model.compile(optimizer=make_vision_optimizer(config, steps_per_epoch))
-    monitor = KNNMonitor(
-        data.x_train, data.y_train, data.x_test, data.y_test,
-        every_n_epochs=config.knn_every, verbose=0,
-    )
+    monitor = None
+    if not _streamed(data):  # streamed data is scored at the end only
+        monitor = KNNMonitor(
+            data.x_train, data.y_train, data.x_test, data.y_test,
+            every_n_epochs=config.knn_every, verbose=0,
+        )
     # StopAtStep after a ResumableBackup among `callbacks`: it counts from the
     # restored step.
-    all_callbacks = [monitor, *RECIPES[config.method].callbacks(), *callbacks,
-                     *stop]
+    all_callbacks = [*([monitor] if monitor else []),
+                     *RECIPES[config.method].callbacks(), *callbacks, *stop]
     if time_budget:
         all_callbacks.append(TimeBudget(time_budget))
     from keras_ssl.callbacks import ResumableBackup
@@ -477,7 +513,7 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     history = model.fit(
         views,  # endless: the same stream from every iterator (exact resume)
         epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=fit_steps,
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
@@ -492,5 +528,5 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         ),
         random_init_scores=random_init_scores,
         train_seconds=train_seconds,
-        knn_epochs=list(monitor.evaluated_epochs),
+        knn_epochs=list(monitor.evaluated_epochs) if monitor else [],
     )

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from keras_ssl.data import augment as aug
 from keras_ssl.data.augment import SeedLike
+from keras_ssl.data.image_files import ImageSource, _endless_indices
 
 __all__ = [
     "SimCLRAugmentation",
@@ -243,7 +244,7 @@ def _check_image_shape(shape: Sequence[int | None], what: str) -> None:
 
 
 def multi_view_dataset(
-    images: np.ndarray | tf.data.Dataset,
+    images: np.ndarray | tf.data.Dataset | ImageSource,
     augment: Callable | Sequence[Callable],
     num_views: int = 2,
     batch_size: int = 256,
@@ -251,6 +252,7 @@ def multi_view_dataset(
     seed: int | None = None,
     drop_remainder: bool = True,
     repeat: bool = False,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """Builds a `tf.data` pipeline of batches of independently augmented views.
 
@@ -276,7 +278,11 @@ def multi_view_dataset(
             inputs are shuffled completely (by index); datasets through a
             buffer of `min(len, 10000)` images. An array is embedded in the
             `tf.data` graph, which TensorFlow limits to 2 GB: pass larger
-            data as a dataset.
+            data as a dataset, or as an `ImageSource`
+            (`keras_ssl.data.image_files`): image files or a TFDS split,
+            read and decoded one image at a time inside the pipeline
+            (memory does not grow with their number), shuffled by index
+            (files) or through a buffer of encoded records (TFDS).
         augment: One batched callable for all views, or a list of
             `num_views` callables (asymmetric views, e.g. BYOL, DINO).
         num_views: Number of views per image.
@@ -288,7 +294,12 @@ def multi_view_dataset(
         repeat: Whether to repeat forever (then give `steps_per_epoch` to
             `fit`); batches then run across epoch boundaries, and the stream
             is the same from every new iterator (a resumed run skips into
-            it exactly).
+            it exactly). `seed=None` then draws one seed for good.
+        start_batch: With `repeat`, the first batch, counted in the endless
+            stream: `start_batch=k` gives what `.skip(k)` gives, without
+            loading or augmenting the images of the skipped batches (for
+            arrays and `ImageSource`s). The returned dataset's
+            `from_batch(k)` builds it; a resumed `fit` calls it.
 
     Returns:
         A `tf.data.Dataset` of `((view_1, ..., view_n),)`, each view float32
@@ -314,7 +325,25 @@ def multi_view_dataset(
     if not _is_positive_int(batch_size):
         raise ValueError(f"`batch_size` must be an int >= 1, got {batch_size!r}.")
 
-    if isinstance(images, tf.data.Dataset):
+    if repeat and seed is None:
+        # One seed for good: the stream must be the same from every iterator.
+        seed = int(np.random.randint(1 << 30))
+    rebuild = dict(augment=augment, num_views=num_views, batch_size=batch_size,
+                   shuffle=shuffle, seed=seed, drop_remainder=drop_remainder,
+                   repeat=repeat)
+    element_start = int(start_batch) * int(batch_size) if repeat else 0
+    if start_batch and not repeat:
+        raise ValueError("`start_batch` needs `repeat=True` (an endless stream).")
+    if isinstance(images, ImageSource):
+        size = len(images)
+        source = images.dataset(shuffle=shuffle, seed=seed,
+                                start=element_start, repeat=repeat)
+        indices = None
+
+        def load(batch: tf.Tensor) -> tf.Tensor:
+            return _to_float(batch)
+
+    elif isinstance(images, tf.data.Dataset):
         spec = images.element_spec
         if not isinstance(spec, tf.TensorSpec):
             raise ValueError(
@@ -368,18 +397,23 @@ def multi_view_dataset(
         def load(indices: tf.Tensor) -> tf.Tensor:
             return _to_float(tf.gather(data, indices))
 
+    if isinstance(images, ImageSource):
+        pass  # the source shuffles, repeats and starts itself
+    elif repeat and indices is not None:
+        source = _endless_indices(indices, shuffle, seed, element_start)
+    elif repeat:
+        source = _passes(base, buffer, seed, shuffle)
+        source = source.skip(element_start) if element_start else source
+    elif shuffle:
+        source = base.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    else:
+        source = base
     if drop_remainder and not repeat and size is not None and batch_size > size:
         raise ValueError(
             f"`batch_size={batch_size}` is larger than the dataset ({size} "
             "images) and `drop_remainder=True`: the dataset would have no "
             "batch. Lower `batch_size` or set `drop_remainder=False`."
         )
-    if repeat:
-        source = _passes(base, buffer, seed, shuffle, size=indices)
-    elif shuffle:
-        source = base.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    else:
-        source = base
     batches = source.batch(batch_size, drop_remainder=drop_remainder)
     # A repeated stream is the same from every new iterator, so a resumed run
     # skips into exactly the batches an uninterrupted run reads next; a finite
@@ -397,34 +431,25 @@ def multi_view_dataset(
         )
         return (views,)
 
-    dataset = tf.data.Dataset.zip(batches, seeds.batch(2))
+    seeds = seeds.batch(2)
+    if start_batch:
+        seeds = seeds.skip(int(start_batch))
+    dataset = tf.data.Dataset.zip(batches, seeds)
     dataset = dataset.map(make_views, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    if repeat and (indices is not None or isinstance(images, ImageSource)):
+        dataset.from_batch = lambda k: multi_view_dataset(
+            images, start_batch=int(start_batch) + int(k), **rebuild)
+    return dataset
 
 
-def _passes(base, buffer, seed, shuffle, size=None):
-    """Endless passes over `base`, the same stream from every new iterator:
-    with `size` (an in-memory array's indices) each pass is a permutation of
-    its own, drawn statelessly from `seed` and the pass number; otherwise a
-    shuffle buffer runs over the repeated stream with a fixed seed."""
+def _passes(base, buffer, seed, shuffle):
+    """Endless passes over the dataset `base`, the same stream from every new
+    iterator: a shuffle buffer runs over the repeated stream with a fixed
+    seed."""
     if not shuffle:
         return base.repeat()
-    first = int(seed) if seed is not None else int(np.random.randint(1 << 30))
-    if size is None:
-        return base.repeat().shuffle(buffer, seed=first,
-                                     reshuffle_each_iteration=False)
-
-    def permutation(p):
-        key = tf.stack([tf.constant(first, tf.int64), p])
-        return tf.data.Dataset.from_tensor_slices(
-            tf.random.experimental.stateless_shuffle(
-                tf.range(size, dtype=tf.int64), seed=key))
-
-    endless = tf.data.Dataset.counter().flat_map(permutation)
-    # flat_map leaves the cardinality unknown; `fit` (and a resumed run's
-    # skip) must know that the stream never ends.
-    return endless.apply(
-        tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    return base.repeat().shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
 
 
 def measure_pipeline_throughput(

@@ -378,15 +378,19 @@ class VQTokenizer(SSLModel):
 
 
 def train_vq_tokenizer(images, patch_size, epochs=10, batch_size=128,
-                       learning_rate=1e-3, seed=0, verbose=0, **options):
+                       learning_rate=1e-3, seed=0, verbose=0, image_size=None,
+                       **options):
     """BEiT's stage 1: a `VQTokenizer` trained with `fit` on unlabelled images.
 
     Args:
-        images: float images `(N, H, W, C)` in [0, 1].
+        images: float images `(N, H, W, C)` in [0, 1], or streamed images
+            (a `keras_ssl.data.image_files.ImageSource`, read batch by
+            batch; then give `image_size`).
         patch_size: the encoder's patch size (one code per patch).
         epochs, batch_size, learning_rate: of its Adam training.
         seed: of the pipeline's shuffling and of the tokenizer.
         verbose: `fit`'s verbosity.
+        image_size: the side of the crops (default: the images' side).
         **options: other `VQTokenizer` constructor arguments.
 
     Returns:
@@ -396,16 +400,22 @@ def train_vq_tokenizer(images, patch_size, epochs=10, batch_size=128,
     from keras_ssl.data import multi_view_dataset
     from keras_ssl.data.policies import mae_augmentation
 
-    images = np.asarray(images, "float32")
+    from keras_ssl.data.image_files import ImageSource
+
+    if isinstance(images, ImageSource):
+        size = int(image_size or images.image_size)
+    else:
+        images = np.asarray(images, "float32")
+        size = int(image_size or images.shape[1])
     batch_size = min(int(batch_size), len(images))  # small data: one batch
     tokenizer = VQTokenizer(
-        image_shape=images.shape[1:], patch_size=patch_size, seed=seed, **options
+        image_shape=(size, size, 3), patch_size=patch_size, seed=seed, **options
     )
     tokenizer.compile(optimizer=keras.optimizers.Adam(learning_rate))
     # Crops and flips, the augmentation stage 2 sees: the tokenizer then
     # knows every patch the encoder will be asked about.
     views = multi_view_dataset(
-        images, mae_augmentation(images.shape[1]), num_views=1,
+        images, mae_augmentation(size), num_views=1,
         batch_size=batch_size, seed=seed,
     )
     history = tokenizer.fit(views, epochs=epochs, verbose=verbose)

@@ -71,12 +71,18 @@ class RunResult:
 
 
 # --- data --------------------------------------------------------------------
+#: The side streamed images are resized to when the config gives none.
+STREAM_IMAGE_SIZE = 224
+
+
 def load_data(method, spec=None, config=None, data_dir=None, max_examples=None,
               skip_bad_files=False, text_key="text", pretrain_minutes=60.0,
-              labelled_minutes=10.0, labelled=False):
+              labelled_minutes=10.0, labelled=False, labels=None):
     """`(name, data)`: the data `method` trains on, from a `--dataset` spec.
 
-    Specs: images `digits`, `tfds:NAME`, `folder:PATH`, `npz:PATH`;
+    Specs: images `digits`, `npz:PATH` (in memory), `tfds:NAME`,
+    `folder:PATH` (streamed: `keras_ssl.data.image_files`; a folder's
+    `labels` are None, `"folders"` or a CSV path);
     image-caption pairs `digits`, `tfds:NAME`, `folder:PATH`; text `text`
     (the embedded corpus), a file or folder of `.txt` files, `tfds:NAME`;
     speech `speech` (the embedded spoken corpus), `folder:PATH`.
@@ -85,6 +91,14 @@ def load_data(method, spec=None, config=None, data_dir=None, max_examples=None,
     spec = spec or DEFAULT_DATA[family]
     config = config if config is not None else make_config(method)
     on_bad_file = "skip" if skip_bad_files else "raise"
+    if family == "vision" and spec.startswith(("folder:", "tfds:")):
+        from keras_ssl.data.image_files import stream_image_data
+
+        data = stream_image_data(
+            spec, image_size=config.image_size or STREAM_IMAGE_SIZE,
+            labels=labels, data_dir=data_dir, max_examples=max_examples,
+            seed=config.seed, on_bad_file=on_bad_file, verbose=True)
+        return data.name, data
     if family == "vision":
         from keras_ssl.data import load_image_data
 
@@ -172,8 +186,9 @@ def _vision(method, config, data, name, callbacks, verbose, backup, evaluate):
         data, config, callbacks=[*backup, *callbacks], verbose=verbose,
         baseline=evaluate)
     scores = {method: result.scores}
-    if evaluate:
+    if evaluate and result.random_init_scores:
         scores["random_init"] = result.random_init_scores
+    if evaluate and not getattr(data, "streamed", False):
         scores["raw_pixels"] = training.raw_pixel_scores(data)
     pictures = training.RECIPES[method].artifacts
     return dict(
@@ -317,7 +332,8 @@ def check_data(method, data, config):
     than the data (a `ValueError` naming the flag to change)."""
     family = get_method(method).family
     if family == "vision":
-        count, what = len(data.x_unlabeled), "unlabelled images"
+        images = data.unlabeled if getattr(data, "streamed", False) else data.x_unlabeled
+        count, what = len(images), "unlabelled images"
     elif family == "image_text":
         count, what = len(data.x_train), "image-caption pairs"
     else:
