@@ -137,8 +137,16 @@ def _t5_lengths(config):
 
 def language_dataset(config, tokenizer, documents, repeat=True, seed=None,
                      dynamic_masking=None):
-    """The method's `tf.data` pipeline over `documents`."""
+    """The method's `tf.data` pipeline over `documents`: strings (tokenised
+    once, in memory), or streamed text (a `keras_ssl.data.text_stream.
+    TextStream`, read from its training part, or a `tf.data.Dataset` of
+    strings), tokenised, packed and masked inside `tf.data`."""
     seed = config.seed if seed is None else seed
+    from keras_ssl.data.text_stream import is_text_stream
+
+    if is_text_stream(documents):
+        return _stream_dataset(config, tokenizer, documents, repeat, seed,
+                               dynamic_masking)
     common = dict(batch_size=config.batch_size, seed=seed, repeat=repeat)
     if config.method in ("bert", "roberta"):
         from keras_ssl.data.masked_lm import masked_lm_dataset
@@ -167,6 +175,52 @@ def language_dataset(config, tokenizer, documents, repeat=True, seed=None,
     )
 
 
+def _stream_dataset(config, tokenizer, documents, repeat, seed, dynamic_masking):
+    """`language_dataset` of streamed text. With `repeat`, the training
+    stream: endless (its cardinality infinite, so that a resumed run skips
+    the batches it trained on), shuffled and the same from every iterator
+    for a seed; without, the documents once, in order, every row kept."""
+    from keras_ssl.data import text_stream
+
+    buffer = getattr(documents, "row_shuffle_buffer",
+                     text_stream.DEFAULT_ROW_SHUFFLE_BUFFER)
+    documents = text_stream.documents_dataset(
+        documents, "train", repeat=repeat, shuffle=repeat, seed=seed)
+    common = dict(
+        batch_size=config.batch_size, seed=seed, drop_remainder=repeat,
+        shuffle_buffer=buffer if repeat else 0,
+    )
+    if config.method in ("bert", "roberta"):
+        bert = config.method == "bert"
+        data = text_stream.masked_lm_stream(
+            documents, tokenizer, config.sequence_length,
+            next_sentence_prediction=bert,
+            packing="pairs" if bert else "full_sentences",
+            dynamic_masking=(config.dynamic_masking if dynamic_masking is None
+                             else dynamic_masking),
+            mask_rate=config.mask_rate, **common,
+        )
+    elif config.method == "gpt":
+        data = text_stream.causal_lm_stream(
+            documents, tokenizer, config.sequence_length, **common)
+    else:
+        data = text_stream.span_corruption_stream(
+            documents, tokenizer, config.sequence_length, _t5_lengths(config)[1],
+            noise_density=config.noise_density,
+            mean_span_length=config.mean_span_length, **common,
+        )
+    if repeat:  # endless already; `repeat` makes its cardinality say so
+        return data.repeat()
+    # A finite, bounded part (held-out text): cached, and its number of
+    # batches known, as Keras' evaluate expects.
+    import tensorflow as tf
+
+    data = data.cache()
+    count = int(data.reduce(0, tf.autograph.experimental.do_not_convert(
+        lambda count, _: count + 1)))
+    return data.apply(tf.data.experimental.assert_cardinality(count))
+
+
 def make_language_optimizer(config):
     """AdamW (or Adafactor) with linear warmup and cosine decay over
     `config.steps`, summing `gradient_accumulation_steps` batches per
@@ -182,9 +236,14 @@ def make_language_optimizer(config):
 
 
 def objective_scores(model, config, tokenizer, corpus):
-    """The objective on the held-out text (static masks / fixed seed)."""
+    """The objective on the held-out text (static masks / fixed seed); of a
+    `TextStream`, on its first `max_test_documents` held-out paragraphs."""
+    from keras_ssl.data.text_stream import TextStream
+
+    streamed = isinstance(corpus, TextStream)
+    test = corpus.dataset("test") if streamed else corpus.test_documents
     dataset = language_dataset(
-        config, tokenizer, corpus.test_documents, repeat=False, seed=1234,
+        config, tokenizer, test, repeat=False, seed=1234,
         dynamic_masking=False,
     )
     results = model.evaluate(dataset, verbose=0, return_dict=True)
@@ -197,7 +256,10 @@ def objective_scores(model, config, tokenizer, corpus):
     if config.method == "gpt":
         from keras_ssl.evaluation.perplexity import perplexity, unigram_perplexity
 
-        train = language_dataset(config, tokenizer, corpus.documents,
+        # A stream's unigram counts: as many training paragraphs as the test.
+        documents = (corpus.dataset("train").take(corpus.max_test_documents)
+                     if streamed else corpus.documents)
+        train = language_dataset(config, tokenizer, documents,
                                  repeat=False, seed=1234)
         scores["test_perplexity"] = float(perplexity(model, dataset))
         scores["unigram_perplexity"] = float(
@@ -244,6 +306,14 @@ def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
     """Trains a language method on `corpus` (default: `embedded_corpus()`)
     and measures it (see the module docstring).
 
+    `corpus` is a `TextCorpus` (in memory, e.g. the embedded corpus) or a
+    `keras_ssl.data.text_stream.TextStream` (files, folders or TFDS text
+    streamed from disk: `stream_text_files`, `stream_tfds_text`). A stream's
+    tokenizer is trained on its bounded sample (`TextStream.sample_texts`),
+    its batches are tokenised, packed and masked in `tf.data` from an
+    endless, seeded stream, and the objective is measured on its held-out
+    paragraphs.
+
     Example:
 
     ```python
@@ -261,9 +331,16 @@ def pretrain_language(corpus=None, config=None, callbacks=(), verbose="auto",
     config = config or LanguageConfig()
     corpus = corpus if corpus is not None else embedded_corpus()
     keras.utils.set_random_seed(config.seed)
-    tokenizer = train_tokenizer(config, corpus.documents)
+    from keras_ssl.data.text_stream import TextStream
+
+    if isinstance(corpus, TextStream):
+        tokenizer = train_tokenizer(config, corpus.sample_texts(seed=config.seed))
+        documents = corpus
+    else:
+        tokenizer = train_tokenizer(config, corpus.documents)
+        documents = corpus.documents
     model = build_language_model(config, tokenizer)
-    dataset = language_dataset(config, tokenizer, corpus.documents)
+    dataset = language_dataset(config, tokenizer, documents)
     # Built before fit: a resumed run (ResumableBackup) restores into it.
     model(keras.utils.unpack_x_y_sample_weight(next(iter(dataset)))[0])
     model.compile(optimizer=make_language_optimizer(config))

@@ -132,13 +132,34 @@ def curriculum_config(config):
         mask_prob=config.curriculum_mask_prob)
 
 
+def _is_stream(corpus):
+    from keras_ssl.data.audio_stream import AudioStream
+
+    return isinstance(corpus, AudioStream)
+
+
+def _stream_batches(stream, config, split, labels=False, batch_size=None):
+    """Batches of an `AudioStream`: the endless, shuffled training stream,
+    or its bounded test part once."""
+    from keras_ssl.data.audio_stream import speech_stream_dataset
+
+    train = split == "train"
+    return speech_stream_dataset(
+        stream, split, labels=labels,
+        batch_size=batch_size or config.batch_size, shuffle=train,
+        seed=config.seed, repeat=train, bucket_seconds=config.bucket_seconds)
+
+
 def _fit_wav2vec2(corpus, config, callbacks, verbose, encoder):
     from keras_ssl.data import speech_dataset
 
     keras.utils.set_random_seed(config.seed)
-    data = speech_dataset(corpus.pretrain.audio, batch_size=config.batch_size,
-                          shuffle=True, seed=config.seed, repeat=True,
-                          bucket_seconds=config.bucket_seconds)
+    if _is_stream(corpus):
+        data = _stream_batches(corpus, config, "train")
+    else:
+        data = speech_dataset(corpus.pretrain.audio, batch_size=config.batch_size,
+                              shuffle=True, seed=config.seed, repeat=True,
+                              bucket_seconds=config.bucket_seconds)
     model = build_wav2vec2(config, encoder)
     model.compile(
         optimizer=_optimizer(config.learning_rate, config.steps,
@@ -158,6 +179,13 @@ def pretrain_wav2vec2(corpus, config=None, callbacks=(), verbose="auto",
                       encoder=None):
     """Fits wav2vec 2.0 on `corpus.pretrain.audio`, from a fresh backbone or
     from `encoder` (to continue pre-training).
+
+    `corpus` is a `SpeechCorpus` (in memory: the embedded spoken corpus) or
+    a `keras_ssl.data.audio_stream.AudioStream` (a folder of .wav/.flac
+    files or TFDS speech, decoded from disk in `tf.data`:
+    `stream_audio_folder`, `stream_tfds_speech`); a stream trains on its
+    endless, seeded training part (utterances cropped to 15.6 s) and is
+    scored on its held-out part.
 
     With `config.curriculum_steps` > 0 it first trains that many steps on
     the easier curriculum task (`curriculum_config`: continuous targets,
@@ -184,8 +212,11 @@ def pretrain_wav2vec2(corpus, config=None, callbacks=(), verbose="auto",
         history = {f"curriculum_{k}": v for k, v in first_history.items()}
     model, main_history, main_seconds = _fit_wav2vec2(
         corpus, config, callbacks, verbose, encoder)
-    test = speech_dataset(corpus.test.audio, batch_size=config.batch_size,
-                          shuffle=False, bucket_seconds=config.bucket_seconds)
+    if _is_stream(corpus):
+        test = _stream_batches(corpus, config, "test")
+    else:
+        test = speech_dataset(corpus.test.audio, batch_size=config.batch_size,
+                              shuffle=False, bucket_seconds=config.bucket_seconds)
     scores = model.evaluate(test, return_dict=True, verbose=0)
     return SpeechResult(model, {**main_history, **history},
                         seconds + main_seconds, scores)
@@ -232,17 +263,28 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
                  examples=3, from_scratch=False):
     """CTC fine-tuning of `encoder` on `corpus.labelled`, scored on
     `corpus.test` (greedy decoding): a `SpeechResult` with `cer`, `wer`,
-    `labelled_minutes` and a few decoded `examples` in its scores."""
+    `labelled_minutes` and a few decoded `examples` in its scores.
+
+    `corpus` may also be an `AudioStream` with transcripts: it fine-tunes
+    on the endless stream of its training part (utterances of at most
+    15.6 s) and is scored on its held-out part (at most
+    `max_test_utterances`, loaded into memory); `labelled_minutes` is then
+    not known and left out."""
     from keras_ssl.data import CharacterVocabulary, speech_dataset
 
     config = config or SpeechConfig()
     keras.utils.set_random_seed(config.seed + 1)
     vocabulary = CharacterVocabulary()
-    data = speech_dataset(
-        corpus.labelled.audio, corpus.labelled.transcripts,
-        vocabulary=vocabulary, batch_size=config.finetune_batch_size,
-        shuffle=True, seed=config.seed, repeat=True,
-        bucket_seconds=config.bucket_seconds)
+    streamed = _is_stream(corpus)
+    if streamed:
+        data = _stream_batches(corpus, config, "train", labels=True,
+                               batch_size=config.finetune_batch_size)
+    else:
+        data = speech_dataset(
+            corpus.labelled.audio, corpus.labelled.transcripts,
+            vocabulary=vocabulary, batch_size=config.finetune_batch_size,
+            shuffle=True, seed=config.seed, repeat=True,
+            bucket_seconds=config.bucket_seconds)
     model = build_ctc(encoder, config, vocabulary, from_scratch=from_scratch)
     model.compile(
         optimizer=_optimizer(config.finetune_learning_rate, config.finetune_steps,
@@ -257,8 +299,11 @@ def finetune_ctc(encoder, corpus, config=None, callbacks=(), verbose="auto",
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         callbacks=[*callbacks, *stop], verbose=verbose)
     seconds = time.perf_counter() - start
-    scores = error_rates(model, corpus.test, examples=examples)
-    scores["labelled_minutes"] = corpus.labelled.minutes
+    if streamed:
+        scores = error_rates(model, corpus.load("test"), examples=examples)
+    else:
+        scores = error_rates(model, corpus.test, examples=examples)
+        scores["labelled_minutes"] = corpus.labelled.minutes
     return SpeechResult(model, history.history, seconds, scores)
 
 
