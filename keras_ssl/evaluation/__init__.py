@@ -2,7 +2,10 @@
 monitoring, zero-shot classification and retrieval."""
 
 from keras_ssl.evaluation.callbacks import KNNMonitor
-from keras_ssl.evaluation.features import extract_features
+from keras_ssl.evaluation.features import (
+    extract_features,
+    extract_features_and_labels,
+)
 from keras_ssl.evaluation.fine_tune import copy_encoder, fine_tune_accuracy
 from keras_ssl.evaluation.knn import evaluate_knn, knn_accuracy, knn_predict
 from keras_ssl.evaluation.linear_probe import (
@@ -40,6 +43,7 @@ __all__ = [
     "evaluate_linear_probe",
     "copy_encoder",
     "extract_features",
+    "extract_features_and_labels",
     "fine_tune_accuracy",
     "knn_accuracy",
     "knn_predict",
