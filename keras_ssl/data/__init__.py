@@ -43,3 +43,17 @@ from keras_ssl.data.audio import (
     read_wav,
     speech_dataset,
 )
+from keras_ssl.data.text_stream import (
+    TextStream,
+    causal_lm_stream,
+    masked_lm_stream,
+    span_corruption_stream,
+    stream_text_files,
+    stream_tfds_text,
+)
+from keras_ssl.data.audio_stream import (
+    AudioStream,
+    speech_stream_dataset,
+    stream_audio_folder,
+    stream_tfds_speech,
+)

@@ -376,7 +376,7 @@ def stream_text_files(path, patterns=TEXT_PATTERNS, unit="paragraph",
 
     Raises:
         FileNotFoundError: no such path, or a folder without matching files.
-        ValueError: bad arguments.
+        ValueError: only empty files, or bad arguments.
 
     Example:
 
@@ -394,6 +394,8 @@ def stream_text_files(path, patterns=TEXT_PATTERNS, unit="paragraph",
     if int(max_paragraph_chars) < 1:
         raise ValueError(f"max_paragraph_chars must be positive, got {max_paragraph_chars}")
     files = _text_files(path, patterns)
+    if not any(f.stat().st_size for f in files):
+        raise ValueError(f"{path}: every file is empty")
     names = tf.constant([str(f) for f in files])
     count = len(files)
 

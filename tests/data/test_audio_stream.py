@@ -72,6 +72,14 @@ def test_folder_stream_decodes_like_read_wav(audio_folder):
         stream_audio_folder(audio_folder, patterns="*.ogg")
 
 
+def test_docstring_examples():
+    import doctest
+
+    from keras_ssl.data import audio_stream
+
+    assert doctest.testmod(audio_stream, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
 def test_flac_needs_soundfile(tmp_path):
     try:
         import soundfile
