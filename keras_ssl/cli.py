@@ -49,7 +49,7 @@ _FAMILY_DATA = {
     "vision": ("data_dir", "max_examples", "skip_bad_files", "labels"),
     "image_text": ("data_dir", "max_examples", "skip_bad_files"),
     "language": ("data_dir", "max_examples", "text_key"),
-    "speech": ("pretrain_minutes",),
+    "speech": ("pretrain_minutes", "data_dir"),
 }
 _DATASET_HELP = {
     "vision": "digits (embedded, default), folder:PATH (images, flat or nested, "
@@ -58,9 +58,10 @@ _DATASET_HELP = {
     "image_text": "digits (embedded captioned digits, default), tfds:NAME or "
     "folder:PATH (images with .txt captions)",
     "language": "text (the embedded corpus, default), a UTF-8 text file or a "
-    "folder of .txt files, or tfds:NAME",
-    "speech": "speech (the embedded spoken corpus, default) or folder:PATH of "
-    "16-bit .wav files",
+    "folder of .txt/.md files, or tfds:NAME (both streamed)",
+    "speech": "speech (the embedded spoken corpus, default), folder:PATH of "
+    ".wav/.flac files (transcripts.tsv or NAME.txt beside each, for CTC) or "
+    "tfds:NAME (both streamed)",
 }
 _BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -293,7 +294,7 @@ def _use_backend(backend):
 _DATA_KINDS = {
     "vision": ("digits", "tfds:", "folder:", "npz:"),
     "image_text": ("digits", "tfds:", "folder:"),
-    "speech": ("speech", "folder:"),
+    "speech": ("speech", "folder:", "tfds:"),
 }
 
 

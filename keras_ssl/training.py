@@ -29,6 +29,7 @@ from keras_ssl.data import (
 from keras_ssl.evaluation import (
     KNNMonitor,
     extract_features,
+    extract_features_and_labels,
     fine_tune_accuracy,
     knn_accuracy,
     linear_probe_accuracy,
@@ -367,8 +368,8 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
     if _streamed(data):
         if not data.labelled:
             return {}
-        train, y_train = stream_features(encoder, data.train, batch_size)
-        test, y_test = stream_features(encoder, data.test, batch_size)
+        train, y_train = extract_features_and_labels(encoder, data.train.batches(batch_size))
+        test, y_test = extract_features_and_labels(encoder, data.test.batches(batch_size))
         return _feature_scores(train, y_train, test, y_test, data.num_classes)
     train = extract_features(encoder, data.x_train, batch_size=batch_size)
     test = extract_features(encoder, data.x_test, batch_size=batch_size)
@@ -379,16 +380,6 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
             epochs=fine_tune_epochs, seed=seed,
         )
     return scores
-
-
-def stream_features(encoder, source, batch_size=256):
-    """`(features, labels)` of a labelled `ImageSource`, one batch at a time
-    (only the features are held)."""
-    features, labels = [], []
-    for images, y in source.batches(batch_size).as_numpy_iterator():
-        features.append(extract_features(encoder, images, batch_size=batch_size))
-        labels.append(y)
-    return np.concatenate(features), np.concatenate(labels)
 
 
 def raw_pixel_scores(data):
@@ -487,10 +478,16 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     )
     model.compile(optimizer=make_vision_optimizer(config, steps_per_epoch))
     monitor = None
-    if not _streamed(data):  # streamed data is scored at the end only
+    if not _streamed(data):
         monitor = KNNMonitor(
             data.x_train, data.y_train, data.x_test, data.y_test,
             every_n_epochs=config.knn_every, verbose=0,
+        )
+    elif data.labelled:  # features of the labelled splits, batch by batch
+        monitor = KNNMonitor(
+            data.train.batches(256), data.test.batches(256),
+            every_n_epochs=config.knn_every, num_classes=data.num_classes,
+            verbose=0,
         )
     # StopAtStep after a ResumableBackup among `callbacks`: it counts from the
     # restored step.

@@ -117,17 +117,17 @@ def load_data(method, spec=None, config=None, data_dir=None, max_examples=None,
         )
         return data.name, data
     if family == "language":
-        from keras_ssl.datasets.text_corpus import load_text_files, load_tfds_text
+        from keras_ssl.data.text_stream import stream_text_files, stream_tfds_text
         from keras_ssl.language import embedded_corpus
 
         if spec == DEFAULT_DATA["language"]:
             return "the embedded corpus", embedded_corpus()
         if spec.startswith("tfds:"):
-            return spec, load_tfds_text(spec[len("tfds:"):], data_dir,
-                                        text_key=text_key,
-                                        max_examples=max_examples)
-        return spec, load_text_files(spec)
-    return _load_speech(spec, pretrain_minutes, labelled_minutes, labelled)
+            return spec, stream_tfds_text(spec[len("tfds:"):], data_dir,
+                                          text_key=text_key,
+                                          max_examples=max_examples)
+        return spec, stream_text_files(spec)
+    return _load_speech(spec, pretrain_minutes, labelled_minutes, labelled, data_dir)
 
 
 def _array_spec(spec):
@@ -143,39 +143,28 @@ def _array_spec(spec):
         return {key: arrays[key] for key in arrays.files}
 
 
-def _load_speech(spec, pretrain_minutes, labelled_minutes, labelled):
-    """The embedded spoken corpus, or a folder of .wav files as a corpus (a
-    seeded tenth held out as its test split)."""
-    from keras_ssl.datasets import load_spoken_corpus
-
+def _load_speech(spec, pretrain_minutes, labelled_minutes, labelled, data_dir=None):
+    """The embedded spoken corpus (in memory), or a folder of .wav/.flac
+    files or a TFDS speech set, streamed (`keras_ssl.data.audio_stream`)."""
     if spec == DEFAULT_DATA["speech"]:
+        from keras_ssl.datasets import load_spoken_corpus
+
         return "the embedded spoken corpus", load_spoken_corpus(
             pretrain_minutes=pretrain_minutes, labelled_minutes=labelled_minutes,
             verbose=1)
-    if not spec.startswith("folder:"):
-        raise ValueError(f"speech data must be 'speech' or folder:PATH; got {spec!r}")
-    import numpy as np
+    from keras_ssl.data.audio_stream import stream_audio_folder, stream_tfds_speech
 
-    from keras_ssl.data import load_audio_folder
-    from keras_ssl.datasets import SpeechCorpus, SpeechSplit
-
-    path = spec[len("folder:"):]
-    data = load_audio_folder(path)
-    if labelled and data.transcripts is None:
+    if spec.startswith("tfds:"):
+        data = stream_tfds_speech(spec[len("tfds:"):], data_dir)
+    elif spec.startswith("folder:"):
+        data = stream_audio_folder(spec[len("folder:"):])
+    else:
+        raise ValueError(f"speech data must be 'speech', folder:PATH or tfds:NAME; got {spec!r}")
+    if labelled and not data.labelled:
         raise ValueError(
-            f"{path} has no transcripts (transcripts.tsv, or NAME.txt beside "
+            f"{spec} has no transcripts (transcripts.tsv, or NAME.txt beside "
             "NAME.wav): CTC fine-tuning needs them")
-    transcripts = data.transcripts or [""] * len(data.audio)
-    order = np.random.default_rng(0).permutation(len(data.audio))
-    cut = max(1, len(order) // 10)
-
-    def split(indices):
-        return SpeechSplit([data.audio[i] for i in indices],
-                           [transcripts[i] for i in indices],
-                           [path] * len(indices))
-
-    train, test = split(order[cut:]), split(order[:cut])
-    return path, SpeechCorpus(pretrain=train, labelled=train, test=test)
+    return spec, data
 
 
 # --- the families ---------------------------------------------------------------
