@@ -18,8 +18,9 @@ files (and their transcripts, a few bytes each):
   `read_wav` does).
 - **Transcripts** of a folder are found as `load_audio_folder` finds
   them: `transcripts.tsv` (`name<TAB>text` lines) or `NAME.txt` beside
-  `NAME.wav`; they are normalised (`normalize_transcript`) for
-  `CharacterVocabulary`.
+  `NAME.wav`; they are normalised (`normalize_transcript`; TFDS ones in
+  TensorFlow, `normalize_transcript_tf`) and encoded for
+  `CharacterVocabulary` with a lookup table in the pipeline.
 - **The held-out part** of a folder is defined by the file names alone: a
   file is held out when the hash of its path relative to the folder falls
   in the first `test_fraction`; of TFDS, another split (`test_split`) or
@@ -42,6 +43,13 @@ files (and their transcripts, a few bytes each):
   needs to resume exactly): each pass reads the files in the order of the
   stateless seed `(seed, pass)`; TFDS is read in its stored order through
   a seeded shuffle buffer.
+
+16-bit PCM WAV at `sample_rate` is decoded without Python. The other cases
+(FLAC, other WAV encodings, resampling) call Python from `tf.data`, and a
+TensorFlow limitation follows: a Python process may hang at exit while an
+iterator over such a pipeline is still alive; let iterators go out of
+scope before exiting (`fit` does). Converting a corpus once to 16 kHz
+16-bit WAV also makes its reading faster.
 
 Example:
 
@@ -203,6 +211,46 @@ def decode_audio_file(path, sample_rate=SAMPLE_RATE, mono="mix"):
     samples, rate = tf.cond(pcm16, fast, other)
     audio = _mono_tf(samples, mono, path)
     return _resample_tf(audio, rate, sample_rate)
+
+
+def normalize_transcript_tf(text):
+    """`normalize_transcript` in TensorFlow (a string tensor): accents
+    stripped, lowercase, only a-z, space and in-word apostrophes."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    text = tf_text.normalize_utf8(text, "NFKD")
+    text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, "\u2019", "'")
+    text = tf.strings.regex_replace(text, r"[^a-z' ]+", " ")
+    text = tf.strings.regex_replace(text, r"(^| )'+", r"\1 ")
+    text = tf.strings.regex_replace(text, r"'+( |$)", r" \1")
+    return tf.strings.strip(tf.strings.regex_replace(text, r" +", " "))
+
+
+def _label_encoder(vocabulary):
+    """A function: transcript (scalar string) → int32 ids of `vocabulary`,
+    with a lookup table; a character outside it fails, naming the
+    transcript."""
+    import tensorflow as tf
+
+    characters = list(vocabulary.characters)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(characters), tf.range(1, len(characters) + 1, dtype=tf.int32)),
+        default_value=-1)
+
+    def encode(text):
+        ids = table.lookup(tf.strings.unicode_split(text, "UTF-8"))
+        check = tf.debugging.Assert(
+            tf.reduce_all(ids >= 0),
+            ["a transcript has characters outside the vocabulary (normalise it, "
+             "e.g. with normalize=True):", text])
+        with tf.control_dependencies([check]):
+            return tf.identity(ids)
+
+    return encode
 
 
 # --- the stream -------------------------------------------------------------------
@@ -465,12 +513,7 @@ def stream_tfds_speech(name, data_dir=None, split="train", test_split=None,
             value = example[text_key]
             if class_names is not None:
                 value = tf.gather(tf.constant(class_names), tf.cast(value, tf.int32))
-            if normalize:
-                value = tf.numpy_function(
-                    lambda t: normalize_transcript(t.decode("utf-8")).encode("utf-8"),
-                    [value], tf.string, stateful=False)
-                value.set_shape([])
-            out["transcript"] = value
+            out["transcript"] = normalize_transcript_tf(value) if normalize else value
         return out
 
     def read(which):
@@ -591,7 +634,7 @@ def speech_stream_dataset(
                      for b in boundaries]
     if drop_remainder is None:
         drop_remainder = bool(repeat)
-    vocabulary = vocabulary or CharacterVocabulary()
+    encode = _label_encoder(vocabulary or CharacterVocabulary())
 
     data = stream.dataset(split, repeat=repeat, shuffle=shuffle, seed=seed)
     data = data.filter(_plain(lambda e: tf.shape(e["audio"])[0] >= int(min_samples)))
@@ -608,10 +651,7 @@ def speech_stream_dataset(
                    "bucket": tf.cast(tf.searchsorted(bounds, length[None],
                                                      side="left")[0], tf.int64)}
         if labels:
-            ids = tf.numpy_function(
-                lambda t: vocabulary.encode(t.decode("utf-8")), [e["transcript"]],
-                tf.int32, stateful=False)
-            ids.set_shape([None])
+            ids = encode(e["transcript"])
             element["labels"] = ids
             element["label_length"] = tf.shape(ids)[0]
         return element

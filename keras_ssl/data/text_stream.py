@@ -47,13 +47,21 @@ What differs from the in-memory pipelines, and why:
 - RoBERTa: the same FULL-SENTENCES packing. Sentences are split by the
   rule of `text_corpus.split_sentences` written in RE2 (TensorFlow's
   regular expressions).
-- BERT: pairs are made per document as in `nsp_pairs`, but a NotNext
-  segment B comes from the previous document of the (shuffled) stream,
-  not from a random document of the whole corpus, which a stream cannot
-  reach. Static masking (`dynamic_masking=False`) seeds each row's mask by
-  a hash of its tokens, so the same row gets the same mask every pass.
-- T5: the same rows (`span_corruption_rows`) and corruption functions;
-  each row's noise is drawn from `(seed, row number)`, new in every pass.
+- BERT: pairs are made per document as in `nsp_pairs` (its NumPy code, in
+  a `tf.numpy_function`: the one Python step of these pipelines), but a
+  NotNext segment B comes from the previous document of the (shuffled)
+  stream, not from a random document of the whole corpus, which a stream
+  cannot reach. Static masking (`dynamic_masking=False`) seeds each row's
+  mask by a hash of its tokens, so the same row gets the same mask every
+  pass.
+- T5: the same rows (`span_corruption_rows`); the corruption is T5's own
+  TensorFlow code (`random_spans_noise_mask_tf`, `spans_to_sentinels_tf`:
+  the same masks' statistics and sentinels as the NumPy functions), each
+  row's noise drawn from `(seed, row number)`, new in every pass.
+
+A TensorFlow limitation to know: a Python process may hang at exit while
+an iterator over a pipeline with a Python step (BERT's pairs) is still
+alive; let iterators go out of scope before exiting (`fit` does).
 
 Example:
 
@@ -893,6 +901,58 @@ def masked_lm_stream(documents, tokenizer, sequence_length, batch_size,
 
 
 # --- T5 -------------------------------------------------------------------------
+def random_spans_noise_mask_tf(length, noise_density, mean_span_length, seed):
+    """`span_corruption.random_spans_noise_mask` in TensorFlow (T5's own
+    `random_spans_noise_mask`), for a (dynamic) scalar `length` and a
+    stateless `seed` of shape `(2,)`: a bool `(length,)` mask of
+    `round(length · noise_density)` noise tokens in `round(num_noise /
+    mean_span_length)` spans, alternating with as many non-noise spans,
+    non-noise first."""
+    import tensorflow as tf
+
+    original = tf.cast(length, tf.int32)
+    if float(noise_density) == 0.0:
+        return tf.zeros([original], tf.bool)
+    length = tf.maximum(original, 2)
+    num_noise = tf.cast(tf.round(tf.cast(length, tf.float32) * float(noise_density)),
+                        tf.int32)
+    num_noise = tf.clip_by_value(num_noise, 1, length - 1)
+    num_spans = tf.cast(tf.round(tf.cast(num_noise, tf.float32)
+                                 / float(mean_span_length)), tf.int32)
+    num_spans = tf.minimum(tf.maximum(num_spans, 1), length - num_noise)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+
+    def segmentation(num_items, num_segments, seed):
+        # `num_segments` non-empty segments of `num_items`, uniformly.
+        starts = tf.cast(tf.range(num_items - 1) < num_segments - 1, tf.int32)
+        order = tf.argsort(tf.random.stateless_uniform([num_items - 1], seed))
+        first = tf.pad(tf.gather(starts, order), [[1, 0]])
+        segment = tf.cumsum(first)
+        return tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, num_segments)
+
+    noise = segmentation(num_noise, num_spans, seeds[0])
+    nonnoise = segmentation(length - num_noise, num_spans, seeds[1])
+    interleaved = tf.reshape(tf.stack([nonnoise, noise], axis=1), [-1])
+    starts = tf.cumsum(interleaved)[:-1]
+    indicator = tf.math.unsorted_segment_sum(tf.ones_like(starts), starts, length)
+    return tf.equal(tf.cumsum(indicator) % 2, 1)[:original]
+
+
+def spans_to_sentinels_tf(tokens, mask, sentinel_ids):
+    """T5's `noise_span_to_unique_sentinel` in TensorFlow: each run of `mask`
+    in `tokens` replaced by the next of `sentinel_ids` (as
+    `span_corruption._spans_to_sentinels`)."""
+    import tensorflow as tf
+
+    sentinels = tf.constant(list(sentinel_ids), tf.int32)
+    previous = tf.concat([[False], mask[:-1]], 0)
+    first = mask & tf.logical_not(previous)
+    index = tf.clip_by_value(tf.cumsum(tf.cast(first, tf.int32)) - 1, 0,
+                             len(sentinel_ids) - 1)
+    replaced = tf.where(first, tf.gather(sentinels, index), tokens)
+    return tf.boolean_mask(replaced, tf.logical_not(mask & previous))
+
+
 def span_corruption_stream(documents, tokenizer, inputs_length, targets_length=None,
                            batch_size=32, noise_density=0.15, mean_span_length=3.0,
                            seed=0, shuffle_buffer=DEFAULT_ROW_SHUFFLE_BUFFER,
@@ -900,7 +960,9 @@ def span_corruption_stream(documents, tokenizer, inputs_length, targets_length=N
     """`span_corruption_dataset` over a stream of documents: batches of
     `(x, y, sample_weight)` of the same structure. The documents' tokens are
     concatenated and cut into rows (`span_corruption_rows`) in a `scan`;
-    each row's noise is drawn from `(seed, row number)`.
+    each row's noise is drawn from `(seed, row number)` and the corruption
+    made in TensorFlow (`random_spans_noise_mask_tf`,
+    `spans_to_sentinels_tf`), without Python in the pipeline.
 
     Args:
         documents: a `tf.data.Dataset` of strings (endless for training).
@@ -914,9 +976,6 @@ def span_corruption_stream(documents, tokenizer, inputs_length, targets_length=N
         _num_noise_and_spans,
         _sentinels,
         _special_ids,
-        pack_example,
-        random_spans_noise_mask,
-        span_corruption,
         span_corruption_lengths,
     )
 
@@ -943,22 +1002,30 @@ def span_corruption_stream(documents, tokenizer, inputs_length, targets_length=N
     rows = rows.map(_plain(lambda ids, mask: ids[: tf.reduce_sum(mask)]))
     rows = _shuffle_rows(rows, shuffle_buffer, seed).enumerate()
 
-    def corrupt(index, ids):
-        rng = np.random.default_rng([int(seed), int(index)])
-        mask = random_spans_noise_mask(len(ids), noise_density, mean_span_length, rng)
-        inputs, targets = span_corruption(ids, sentinels, mask, eos_id=eos_id)
-        x, y, w = pack_example(inputs, targets, inputs_length, targets_length, pad_id)
-        return (x["encoder_token_ids"], x["encoder_padding_mask"],
-                x["decoder_token_ids"], x["decoder_padding_mask"], y, w)
-
     def example(index, ids):
-        out = tf.numpy_function(corrupt, [index, ids], [tf.int32] * 6,
-                                stateful=False)
-        for tensor, n in zip(out, [inputs_length] * 2 + [targets_length] * 4):
-            tensor.set_shape([n])
-        x = dict(zip(("encoder_token_ids", "encoder_padding_mask",
-                      "decoder_token_ids", "decoder_padding_mask"), out[:4]))
-        return x, out[4], out[5]
+        seed_pair = tf.stack([tf.constant(int(seed), tf.int64), index])
+        mask = random_spans_noise_mask_tf(tf.size(ids), noise_density,
+                                          mean_span_length, seed_pair)
+        eos = tf.constant([eos_id], tf.int32)
+        inputs = tf.concat([spans_to_sentinels_tf(ids, mask, sentinels), eos], 0)
+        targets = tf.concat(
+            [spans_to_sentinels_tf(ids, tf.logical_not(mask), sentinels), eos], 0)
+
+        def pad(values, length):
+            return tf.reshape(tf.pad(values, [[0, length - tf.size(values)]],
+                                     constant_values=pad_id), [length])
+
+        weights = tf.sequence_mask(tf.size(targets), targets_length, tf.int32)
+        x = {
+            "encoder_token_ids": pad(inputs, inputs_length),
+            "encoder_padding_mask": tf.sequence_mask(tf.size(inputs), inputs_length,
+                                                     tf.int32),
+            # T5 starts decoding from its pad id.
+            "decoder_token_ids": pad(tf.concat([[pad_id], targets[:-1]], 0),
+                                     targets_length),
+            "decoder_padding_mask": weights,
+        }
+        return x, pad(targets, targets_length), weights
 
     data = rows.map(_plain(example), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     data = data.batch(batch_size, drop_remainder=drop_remainder)

@@ -117,6 +117,19 @@ def test_stream_batches_are_bucketed_endless_and_resume_with_skip(audio_folder):
     unlabelled = stream_audio_folder(audio_folder, transcripts=False)
     with pytest.raises(ValueError, match="no transcripts"):
         speech_stream_dataset(unlabelled, labels=True)
+    raw = stream_audio_folder(audio_folder, normalize=False, test_fraction=0.0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
+        list(speech_stream_dataset(raw, labels=True, shuffle=False))
+
+
+def test_transcripts_normalised_in_tensorflow():
+    from keras_ssl.data.audio_stream import normalize_transcript_tf
+    from keras_ssl.datasets.speech_corpus import normalize_transcript
+
+    for text in ["The `__init__()` method, e.g. Python's 3rd!", "'quoted' words'' and 'a",
+                 "Café naïve façade", "it\u2019s ok", "rock'n'roll '' ' ", ""]:
+        assert normalize_transcript_tf(tf.constant(text)).numpy().decode() == (
+            normalize_transcript(text))
 
 
 class TinySpeech(tfds.core.GeneratorBasedBuilder, skip_registration=True):

@@ -124,6 +124,28 @@ def test_sentences_split_by_the_in_memory_rule():
         assert got == split_sentences(text)
 
 
+def test_t5_corruption_in_tensorflow_is_the_numpy_one():
+    from keras_ssl.data.span_corruption import random_spans_noise_mask, span_corruption
+
+    def span_starts(mask):
+        return int((mask & ~np.concatenate([[False], mask[:-1]])).sum())
+
+    sentinels = list(range(1, 40))
+    for length in (2, 3, 10, 37, 114):
+        for seed in range(3):
+            mask = text_stream.random_spans_noise_mask_tf(
+                tf.constant(length), 0.15, 3.0, tf.constant([0, seed], tf.int64)).numpy()
+            reference = random_spans_noise_mask(length, 0.15, 3.0, seed=seed)
+            assert mask.shape == (length,) and not mask[0]
+            assert (mask.sum(), span_starts(mask)) == (reference.sum(), span_starts(reference))
+            ids = np.arange(length, dtype=np.int32) + 100
+            inputs, targets = span_corruption(ids, sentinels, mask)
+            for expected, noise in ((inputs, mask), (targets, ~mask)):
+                got = text_stream.spans_to_sentinels_tf(tf.constant(ids), tf.constant(noise),
+                                                        sentinels)
+                np.testing.assert_array_equal(got.numpy(), expected)
+
+
 # --- the pipelines ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def documents():
