@@ -3,7 +3,6 @@ local TFDS dataset read as paragraphs, held out by hash, tokenised, packed
 and masked in `tf.data` as the in-memory pipelines do, endless and the same
 from every iterator; and `pretrain_language` on a stream."""
 
-import pathlib
 
 import numpy as np
 import pytest
