@@ -94,13 +94,14 @@ def dataset_for(method, root):
     return _audio(root)
 
 
-def run(method, root, steps, backend):
+def run(method, root, steps, backend, extra=()):
     dataset = dataset_for(method, root)
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "keras_ssl.cli", "pretrain", method,
                    "--preset", "paper", "--dataset", dataset,
                    "--set", f"batch_size={BATCH.get(method, 8)}",
-                   "--steps", str(steps), "--out", out, "--quiet"]
+                   "--steps", str(steps), "--out", out, "--quiet",
+                   *[arg for setting in extra for arg in ("--set", setting)]]
         env = dict(os.environ, **({"KERAS_BACKEND": backend} if backend else {}))
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -127,15 +128,20 @@ def main():
     parser.add_argument("--root", default=os.path.join(tempfile.gettempdir(),
                                                        "keras_ssl_paper_data"))
     parser.add_argument("--table", default=None, help="also write the table here")
+    parser.add_argument("--set", action="append", default=[], metavar="METHOD:KEY=VALUE",
+                        help="one more override for one method (e.g. "
+                        "beit:method_options.tokenizer_epochs=1)")
     args = parser.parse_args()
     root = pathlib.Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     lines = ["| method | status | backend | batch | steps | seconds | peak memory (GiB) "
              "| last loss |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for method in args.methods:
-        row = run(method, root, args.steps, args.backend)
+        extra = [s.split(":", 1)[1] for s in args.set if s.split(":", 1)[0] == method]
+        row = run(method, root, args.steps, args.backend, extra)
         loss = row.get("loss")
-        line = (f"| {method} | {row['status']} | {row.get('backend', '')} | "
+        status = row["status"] + "".join(f" ({e})" for e in extra)
+        line = (f"| {method} | {status} | {row.get('backend', '')} | "
                 f"{BATCH.get(method, 8)} | {args.steps} | {row['seconds']:.0f} | "
                 f"{row.get('memory', float('nan')):.2f} | "
                 f"{'' if loss is None else f'{loss:.3f}'} |")

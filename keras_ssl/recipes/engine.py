@@ -126,7 +126,7 @@ def load_data(method, spec=None, config=None, data_dir=None, max_examples=None,
             return spec, stream_tfds_text(spec[len("tfds:"):], data_dir,
                                           text_key=text_key,
                                           max_examples=max_examples)
-        return spec, stream_text_files(spec)
+        return spec, stream_text_files(spec.removeprefix("folder:"))
     return _load_speech(spec, pretrain_minutes, labelled_minutes, labelled, data_dir)
 
 
