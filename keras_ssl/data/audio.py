@@ -387,6 +387,32 @@ def load_audio_folder(
     return AudioData(audio, transcripts, names, int(sample_rate))
 
 
+
+def tfds_speech_features(builder, name, audio_key, text_key, sample_rate):
+    """`(audio_key, text_key, source_rate, class_names)` of a TFDS speech
+    builder: the audio feature (default: the first of `_AUDIO_KEYS`), the
+    transcript or label feature (default: the first of `_TEXT_KEYS`, or
+    None), the audio's rate and, for a class label, its names."""
+    import tensorflow_datasets as tfds
+
+    features = builder.info.features
+    if audio_key is None:
+        audio_key = next((k for k in _AUDIO_KEYS if k in features), None)
+    if audio_key is None or audio_key not in features:
+        raise ValueError(
+            f"TFDS dataset {name!r} has features {sorted(features)}: expected an audio "
+            f"feature {'/'.join(_AUDIO_KEYS)} (pass audio_key=)"
+        )
+    if text_key is None:
+        text_key = next((k for k in _TEXT_KEYS if k in features), None)
+    elif text_key not in features:
+        raise ValueError(f"TFDS dataset {name!r} has no feature {text_key!r}: "
+                         f"it has {sorted(features)}")
+    source_rate = getattr(features[audio_key], "sample_rate", None) or sample_rate
+    label = features[text_key] if text_key is not None else None
+    class_names = label.names if isinstance(label, tfds.features.ClassLabel) else None
+    return audio_key, text_key, source_rate, class_names
+
 def load_tfds_speech(
     name: str,
     data_dir: str | None = None,
@@ -426,27 +452,11 @@ def load_tfds_speech(
 
     >>> data = load_tfds_speech("librispeech", "/data/tfds", "dev_clean")  # doctest: +SKIP
     """
-    import tensorflow_datasets as tfds
-
     from keras_ssl.data.images import tfds_builder, tfds_split
 
     builder, where = tfds_builder(name, data_dir)
-    features = builder.info.features
-    if audio_key is None:
-        audio_key = next((k for k in _AUDIO_KEYS if k in features), None)
-    if audio_key is None or audio_key not in features:
-        raise ValueError(
-            f"TFDS dataset {name!r} has features {sorted(features)}: expected an audio "
-            f"feature {'/'.join(_AUDIO_KEYS)} (pass audio_key=)"
-        )
-    if text_key is None:
-        text_key = next((k for k in _TEXT_KEYS if k in features), None)
-    elif text_key not in features:
-        raise ValueError(f"TFDS dataset {name!r} has no feature {text_key!r}: "
-                         f"it has {sorted(features)}")
-    source_rate = getattr(features[audio_key], "sample_rate", None) or sample_rate
-    label = features[text_key] if text_key is not None else None
-    class_names = label.names if isinstance(label, tfds.features.ClassLabel) else None
+    audio_key, text_key, source_rate, class_names = tfds_speech_features(
+        builder, name, audio_key, text_key, sample_rate)
     dataset = tfds_split(builder, name, where, split, max_examples)
     audio, transcripts, names = [], [], []
     for i, example in enumerate(dataset.as_numpy_iterator()):

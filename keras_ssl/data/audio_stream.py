@@ -471,27 +471,13 @@ def stream_tfds_speech(name, data_dir=None, split="train", test_split=None,
             an audio feature, or without the named `text_key`.
     """
     import tensorflow as tf
-    import tensorflow_datasets as tfds
 
-    from keras_ssl.data.audio import _AUDIO_KEYS, _TEXT_KEYS
+    from keras_ssl.data.audio import tfds_speech_features
     from keras_ssl.data.images import tfds_builder, tfds_split
 
     builder, where = tfds_builder(name, data_dir)
-    features = builder.info.features
-    if audio_key is None:
-        audio_key = next((k for k in _AUDIO_KEYS if k in features), None)
-    if audio_key is None or audio_key not in features:
-        raise ValueError(
-            f"TFDS dataset {name!r} has features {sorted(features)}: expected an audio "
-            f"feature {'/'.join(_AUDIO_KEYS)} (pass audio_key=)")
-    if text_key is None:
-        text_key = next((k for k in _TEXT_KEYS if k in features), None)
-    elif text_key not in features:
-        raise ValueError(f"TFDS dataset {name!r} has no feature {text_key!r}: "
-                         f"it has {sorted(features)}")
-    source_rate = getattr(features[audio_key], "sample_rate", None) or sample_rate
-    label = features[text_key] if text_key is not None else None
-    class_names = label.names if isinstance(label, tfds.features.ClassLabel) else None
+    audio_key, text_key, source_rate, class_names = tfds_speech_features(
+        builder, name, audio_key, text_key, sample_rate)
     every = None
     if test_split is None:
         if not 0.0 < float(test_fraction) < 1.0:

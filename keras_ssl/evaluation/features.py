@@ -338,3 +338,21 @@ def features_and_labels(
             "`tf.data.Dataset` of `(images, labels)` batches)."
         )
     return extract_features(encoder, images, batch_size=batch_size), labels
+
+
+def check_labels(labels: Any, num_items: int, name: str) -> np.ndarray:
+    """`labels` as int64 class ids `(N,)` (a `(N, 1)` column is flattened),
+    checked to be one per feature; `name` names them in errors."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(
+            f"`{name}` must be integer class ids of shape (N,); got shape "
+            f"{labels.shape} (one-hot labels: use `labels.argmax(-1)`)."
+        )
+    if len(labels) != num_items:
+        raise ValueError(
+            f"`{name}` has {len(labels)} labels for {num_items} features."
+        )
+    return labels.astype(np.int64)

@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_ssl.evaluation.features import features_and_labels
+from keras_ssl.evaluation.features import check_labels, features_and_labels
 
 
 def _normalize(features: Any, name: str) -> np.ndarray:
@@ -37,22 +37,6 @@ def _normalize(features: Any, name: str) -> np.ndarray:
         )
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return features / np.maximum(norms, 1e-12)
-
-
-def _labels(labels: Any, num_items: int, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(
-            f"`{name}` must be integer class ids of shape (N,); got shape "
-            f"{labels.shape} (one-hot labels: use `labels.argmax(-1)`)."
-        )
-    if len(labels) != num_items:
-        raise ValueError(
-            f"`{name}` has {len(labels)} labels for {num_items} features."
-        )
-    return labels.astype(np.int64)
 
 
 def _top_k(similarity: np.ndarray, k: int) -> np.ndarray:
@@ -246,7 +230,7 @@ def knn_predict(
     implementation = resolve_implementation(implementation)
     train = _normalize(train_features, "train_features")
     query = _normalize(query_features, "query_features")
-    labels = _labels(train_labels, len(train), "train_labels")
+    labels = check_labels(train_labels, len(train), "train_labels")
     if len(train) == 0:
         raise ValueError("`train_features` is empty.")
     if train.shape[1] != query.shape[1]:
@@ -324,7 +308,7 @@ def knn_accuracy(
     Returns:
         The fraction of test features whose label is predicted correctly.
     """
-    test_labels = _labels(test_labels, len(test_features), "test_labels")
+    test_labels = check_labels(test_labels, len(test_features), "test_labels")
     if num_classes is None:
         num_classes = int(max(np.max(train_labels), test_labels.max())) + 1
     predictions = knn_predict(

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from keras_ssl.evaluation.features import features_and_labels
+from keras_ssl.evaluation.features import check_labels, features_and_labels
 
 SOLVERS = ("auto", "lbfgs", "keras")
 # `solver="auto"` uses L-BFGS up to this many training features and dims.
@@ -33,22 +33,6 @@ def _as_features(features: Any, name: str) -> np.ndarray:
     if features.ndim != 2:
         raise ValueError(f"`{name}` must have shape (N, D); got {features.shape}.")
     return features
-
-
-def _as_labels(labels: Any, num_items: int, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(
-            f"`{name}` must be integer class ids of shape (N,); got shape "
-            f"{labels.shape} (one-hot labels: use `labels.argmax(-1)`)."
-        )
-    if len(labels) != num_items:
-        raise ValueError(
-            f"`{name}` has {len(labels)} labels for {num_items} features."
-        )
-    return labels
 
 
 def _mean_and_variance(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +189,8 @@ def linear_probe_accuracy(
         raise ValueError(f"`C` must be > 0; got {C}.")
     train_features = _as_features(train_features, "train_features")
     test_features = _as_features(test_features, "test_features")
-    train_labels = _as_labels(train_labels, len(train_features), "train_labels")
-    test_labels = _as_labels(test_labels, len(test_features), "test_labels")
+    train_labels = check_labels(train_labels, len(train_features), "train_labels")
+    test_labels = check_labels(test_labels, len(test_features), "test_labels")
     if train_features.shape[1] != test_features.shape[1]:
         raise ValueError(
             "Training and test features have different sizes: "
