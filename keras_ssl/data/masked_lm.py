@@ -264,50 +264,76 @@ def nsp_pairs(documents, tokenizer, sequence_length, seed=0,
     rng = np.random.default_rng(seed)
     start, end = special["start"], special["end"]
     token_rows, segment_rows, labels = [], [], []
+
+    def other_document(rng, d):
+        """A random document other than `d` (NotNext segments come from it)."""
+        other = int(rng.integers(len(docs) - 1))
+        return docs[other + (other >= d)]
+
     for d, sentences in enumerate(docs):
-        i = 0
-        while i < len(sentences):
-            chunk, length, j = [], 0, i
-            while j < len(sentences):
-                chunk.append(sentences[j])
-                length += len(sentences[j])
-                j += 1
-                if length >= max_tokens and len(chunk) >= 2:
-                    break
-            a_end = 1 if len(chunk) == 1 else int(rng.integers(1, len(chunk)))
-            a = [t for s in chunk[:a_end] for t in s]
-            single = len(chunk) == 1
-            if random_next_probability > 0 and (
-                single or rng.random() < random_next_probability
-            ):
-                other = int(rng.integers(len(docs) - 1))
-                other += other >= d
-                target = max(1, max_tokens - len(a))
-                k = int(rng.integers(len(docs[other])))
-                b = []
-                while k < len(docs[other]) and len(b) < target:
-                    b.extend(docs[other][k])
-                    k += 1
-                label = 0
-                i += a_end  # the rest of the chunk is used next
-            else:
-                b = [t for s in chunk[a_end:] for t in s]
-                label = 1
-                i = j
-            if not b:  # a last single sentence without NSP: A alone
-                a = a[:max_tokens + 1]
-                token_rows.append([start, *a, end])
-                segment_rows.append([0] * (len(a) + 2))
-                labels.append(1)
-                continue
-            a, b = _trim_pair(a, b, max_tokens)
-            token_rows.append([start, *a, end, *b, end])
-            segment_rows.append([0] * (len(a) + 2) + [1] * (len(b) + 1))
-            labels.append(label)
+        tokens, segments, pair_labels = document_pairs(
+            sentences, rng, max_tokens, start, end, random_next_probability,
+            lambda rng, d=d: other_document(rng, d))
+        token_rows += tokens
+        segment_rows += segments
+        labels += pair_labels
     arrays = _rows(token_rows, segment_rows, sequence_length, special["pad"])
     arrays["next_sentence_labels"] = np.asarray(labels, "int32")
     return arrays
 
+
+
+def document_pairs(sentences, rng, max_tokens, start, end, random_next_probability,
+                   partner):
+    """BERT's `[CLS] A [SEP] B [SEP]` pairs of one document's tokenised
+    `sentences`: `(token_rows, segment_rows, labels)` (1 = IsNext).
+
+    Sentences are gathered until they reach `max_tokens`; A is a random
+    prefix of them; B is the rest (IsNext) or, with probability
+    `random_next_probability` (and always for a single sentence), a random
+    run of sentences of `partner(rng)`, another document (NotNext; the rest
+    of the chunk is used next). `partner=None`: no NotNext pairs. A last
+    single sentence without a B is a row of A alone."""
+    token_rows, segment_rows, labels = [], [], []
+    i = 0
+    while i < len(sentences):
+        chunk, length, j = [], 0, i
+        while j < len(sentences):
+            chunk.append(sentences[j])
+            length += len(sentences[j])
+            j += 1
+            if length >= max_tokens and len(chunk) >= 2:
+                break
+        a_end = 1 if len(chunk) == 1 else int(rng.integers(1, len(chunk)))
+        a = [t for s in chunk[:a_end] for t in s]
+        single = len(chunk) == 1
+        if random_next_probability > 0 and partner is not None and (
+            single or rng.random() < random_next_probability
+        ):
+            other = partner(rng)
+            target = max(1, max_tokens - len(a))
+            k = int(rng.integers(len(other)))
+            b = []
+            while k < len(other) and len(b) < target:
+                b.extend(other[k])
+                k += 1
+            label = 0
+            i += a_end  # the rest of the chunk is used next
+        else:
+            b = [t for s in chunk[a_end:] for t in s]
+            label = 1
+            i = j
+        if not b:  # a last single sentence without NSP: A alone
+            a = a[:max_tokens + 1]
+            token_rows.append([start, *a, end])
+            segment_rows.append([0] * (len(a) + 2))
+            labels.append(1)
+            continue
+        a, b = _trim_pair(a, b, max_tokens)
+        token_rows.append([start, *a, end, *b, end])
+        segment_rows.append([0] * (len(a) + 2) + [1] * (len(b) + 1))
+        labels.append(label)
+    return token_rows, segment_rows, labels
 
 # --- RoBERTa: FULL-SENTENCES ------------------------------------------------------
 def pack_full_sentences(documents, tokenizer, sequence_length, truncate=True):

@@ -678,7 +678,7 @@ def _nsp_rows(flat, lengths, partner_flat, partner_lengths, seed, index,
               sequence_length, start, end, random_next_probability):
     """`nsp_pairs`' pairs of one document (NumPy, in a `tf.numpy_function`);
     a NotNext B comes from `partner`."""
-    from keras_ssl.data.masked_lm import _trim_pair
+    from keras_ssl.data.masked_lm import document_pairs
 
     def split(values, sizes):
         cuts = np.cumsum(sizes)[:-1]
@@ -687,45 +687,9 @@ def _nsp_rows(flat, lengths, partner_flat, partner_lengths, seed, index,
     sentences = split(flat, lengths)
     partner = split(partner_flat, partner_lengths)
     rng = np.random.default_rng([int(seed), int(index)])
-    max_tokens = int(sequence_length) - 3
-    token_rows, segment_rows, labels = [], [], []
-    i = 0
-    while i < len(sentences):
-        chunk, length, j = [], 0, i
-        while j < len(sentences):
-            chunk.append(sentences[j])
-            length += len(sentences[j])
-            j += 1
-            if length >= max_tokens and len(chunk) >= 2:
-                break
-        a_end = 1 if len(chunk) == 1 else int(rng.integers(1, len(chunk)))
-        a = [t for s in chunk[:a_end] for t in s]
-        single = len(chunk) == 1
-        if random_next_probability > 0 and partner and (
-            single or rng.random() < random_next_probability
-        ):
-            target = max(1, max_tokens - len(a))
-            k = int(rng.integers(len(partner)))
-            b = []
-            while k < len(partner) and len(b) < target:
-                b.extend(partner[k])
-                k += 1
-            label = 0
-            i += a_end
-        else:
-            b = [t for s in chunk[a_end:] for t in s]
-            label = 1
-            i = j
-        if not b:
-            a = a[:max_tokens + 1]
-            token_rows.append([start, *a, end])
-            segment_rows.append([0] * (len(a) + 2))
-            labels.append(1)
-            continue
-        a, b = _trim_pair(a, b, max_tokens)
-        token_rows.append([start, *a, end, *b, end])
-        segment_rows.append([0] * (len(a) + 2) + [1] * (len(b) + 1))
-        labels.append(label)
+    token_rows, segment_rows, labels = document_pairs(
+        sentences, rng, int(sequence_length) - 3, start, end,
+        random_next_probability, (lambda rng: partner) if partner else None)
     n, length = len(token_rows), int(sequence_length)
     ids = np.zeros((n, length), np.int32)
     segments = np.zeros((n, length), np.int32)
