@@ -264,7 +264,8 @@ def preview_images(data, count=8):
     unlabelled stream), float32 in [0, 1], for pictures."""
     if not _streamed(data):
         return np.asarray(data.x_test[:count], "float32")
-    source = (data.test or data.unlabeled).resized(data.image_size)
+    source = data.test if data.test is not None else data.unlabeled
+    source = source.resized(data.image_size)
     return source.sample(count).astype("float32") / 255.0
 
 
