@@ -100,6 +100,8 @@ def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, caps
     tiny[tiny.index("--epochs") + 1] = "1"
     tiny[tiny.index("--backbone") + 1] = "vit_tiny"
     argv = ["pretrain", method, "--out", str(out), "--fine-tune-epochs", "1", *tiny]
+    if method == "beit":
+        argv += ["--tokenizer-epochs", "1"]
     assert cli.main(argv) == 0
     summary = _assert_layout(out, method)
     assert "fine_tune_accuracy" in summary["scores"][method]
