@@ -147,12 +147,25 @@ def language_dataset(config, tokenizer, documents, repeat=True, seed=None,
     if is_text_stream(documents):
         return _stream_dataset(config, tokenizer, documents, repeat, seed,
                                dynamic_masking)
-    common = dict(batch_size=config.batch_size, seed=seed, repeat=repeat)
-    if config.method in ("bert", "roberta"):
-        from keras_ssl.data.masked_lm import masked_lm_dataset
+    import functools
 
+    from keras_ssl.data.causal_lm import causal_lm_dataset
+    from keras_ssl.data.masked_lm import masked_lm_dataset
+    from keras_ssl.data.span_corruption import span_corruption_dataset
+
+    return _objective_rows(
+        config, tokenizer, documents, dynamic_masking, masked_lm_dataset,
+        functools.partial(causal_lm_dataset, packing=True), span_corruption_dataset,
+        batch_size=config.batch_size, seed=seed, repeat=repeat)
+
+
+def _objective_rows(config, tokenizer, documents, dynamic_masking, masked_lm,
+                    causal_lm, span_corruption, **common):
+    """The method's pipeline from one of two sets of builders (in memory or
+    streamed), with the config's objective settings."""
+    if config.method in ("bert", "roberta"):
         bert = config.method == "bert"
-        return masked_lm_dataset(
+        return masked_lm(
             documents, tokenizer, config.sequence_length,
             next_sentence_prediction=bert,
             packing="pairs" if bert else "full_sentences",
@@ -161,14 +174,8 @@ def language_dataset(config, tokenizer, documents, repeat=True, seed=None,
             mask_rate=config.mask_rate, **common,
         )
     if config.method == "gpt":
-        from keras_ssl.data.causal_lm import causal_lm_dataset
-
-        return causal_lm_dataset(
-            documents, tokenizer, config.sequence_length, packing=True, **common
-        )
-    from keras_ssl.data.span_corruption import span_corruption_dataset
-
-    return span_corruption_dataset(
+        return causal_lm(documents, tokenizer, config.sequence_length, **common)
+    return span_corruption(
         documents, tokenizer, config.sequence_length, _t5_lengths(config)[1],
         noise_density=config.noise_density,
         mean_span_length=config.mean_span_length, **common,
@@ -186,29 +193,11 @@ def _stream_dataset(config, tokenizer, documents, repeat, seed, dynamic_masking)
                      text_stream.DEFAULT_ROW_SHUFFLE_BUFFER)
     documents = text_stream.documents_dataset(
         documents, "train", repeat=repeat, shuffle=repeat, seed=seed)
-    common = dict(
+    data = _objective_rows(
+        config, tokenizer, documents, dynamic_masking, text_stream.masked_lm_stream,
+        text_stream.causal_lm_stream, text_stream.span_corruption_stream,
         batch_size=config.batch_size, seed=seed, drop_remainder=repeat,
-        shuffle_buffer=buffer if repeat else 0,
-    )
-    if config.method in ("bert", "roberta"):
-        bert = config.method == "bert"
-        data = text_stream.masked_lm_stream(
-            documents, tokenizer, config.sequence_length,
-            next_sentence_prediction=bert,
-            packing="pairs" if bert else "full_sentences",
-            dynamic_masking=(config.dynamic_masking if dynamic_masking is None
-                             else dynamic_masking),
-            mask_rate=config.mask_rate, **common,
-        )
-    elif config.method == "gpt":
-        data = text_stream.causal_lm_stream(
-            documents, tokenizer, config.sequence_length, **common)
-    else:
-        data = text_stream.span_corruption_stream(
-            documents, tokenizer, config.sequence_length, _t5_lengths(config)[1],
-            noise_density=config.noise_density,
-            mean_span_length=config.mean_span_length, **common,
-        )
+        shuffle_buffer=buffer if repeat else 0)
     if repeat:  # endless already; `repeat` makes its cardinality say so
         return data.repeat()
     # A finite, bounded part (held-out text): cached, and its number of
