@@ -26,6 +26,7 @@ from keras_ssl.data import (
     multi_crop_dataset,
     multi_view_dataset,
 )
+from keras_ssl.data.image_files import is_streamed
 from keras_ssl.evaluation import (
     KNNMonitor,
     extract_features,
@@ -262,16 +263,11 @@ def _build_beit(config, encoder, steps_per_epoch, images):
 def preview_images(data, count=8):
     """The first `count` held-out images of `data` (unlabelled ones for an
     unlabelled stream), float32 in [0, 1], for pictures."""
-    if not _streamed(data):
+    if not is_streamed(data):
         return np.asarray(data.x_test[:count], "float32")
     source = data.test if data.test is not None else data.unlabeled
     source = source.resized(data.image_size)
     return source.sample(count).astype("float32") / 255.0
-
-
-def _streamed(data):
-    """Whether `data` is streamed (`keras_ssl.data.image_files`), not arrays."""
-    return getattr(data, "streamed", False)
 
 
 def _mae_artifacts(model, data, out):
@@ -366,7 +362,7 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
     and with `fine_tune_epochs > 0` the test accuracy of a copy fine-tuned
     end to end on the labelled split (`fine_tune_accuracy`, in-memory data
     only). Streamed data is read in batches; unlabelled streams give `{}`."""
-    if _streamed(data):
+    if is_streamed(data):
         if not data.labelled:
             return {}
         train, y_train = extract_features_and_labels(encoder, data.train.batches(batch_size))
@@ -454,7 +450,7 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     config = config or PretrainConfig()
     keras.utils.set_random_seed(config.seed)
     image_shape = tuple(data.image_shape)
-    unlabeled = data.unlabeled if _streamed(data) else data.x_unlabeled
+    unlabeled = data.unlabeled if is_streamed(data) else data.x_unlabeled
     views = make_views(config, unlabeled, image_shape[0])
     steps_per_epoch = len(unlabeled) // config.batch_size
     if steps_per_epoch < 1:
@@ -466,7 +462,7 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         total_steps(config, steps_per_epoch), steps_per_epoch)
 
     random_init_scores = None
-    if baseline and (not _streamed(data) or data.labelled):
+    if baseline and (not is_streamed(data) or data.labelled):
         random_init_scores = evaluate_representation(
             build_backbone(config.backbone, image_shape), data,
             fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
@@ -479,7 +475,7 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
     )
     model.compile(optimizer=make_vision_optimizer(config, steps_per_epoch))
     monitor = None
-    if not _streamed(data):
+    if not is_streamed(data):
         monitor = KNNMonitor(
             data.x_train, data.y_train, data.x_test, data.y_test,
             every_n_epochs=config.knn_every, verbose=0,

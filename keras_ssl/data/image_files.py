@@ -36,7 +36,6 @@ import csv
 import dataclasses
 import os
 import pathlib
-import warnings
 
 import numpy as np
 
@@ -577,10 +576,6 @@ def stream_image_data(spec: str, image_size: int = 224, labels: str | None = Non
         size, files.class_names, skipped)
 
 
-def warn_unlabelled(data: ImageStreamData) -> None:
-    """Warns that an unlabelled stream gives no k-NN or probe scores."""
-    if not data.labelled:
-        warnings.warn(
-            f"{data.name} has no labels: the representation is not scored "
-            "(give labels='folders' or a CSV to measure k-NN and the linear probe)",
-            UserWarning, stacklevel=2)
+def is_streamed(data) -> bool:
+    """Whether `data` is streamed (an `ImageStreamData`), not in-memory arrays."""
+    return getattr(data, "streamed", False)

@@ -170,6 +170,7 @@ def _load_speech(spec, pretrain_minutes, labelled_minutes, labelled, data_dir=No
 # --- the families ---------------------------------------------------------------
 def _vision(method, config, data, name, callbacks, verbose, backup, evaluate):
     from keras_ssl import training
+    from keras_ssl.data.image_files import is_streamed
 
     result = training.pretrain(
         data, config, callbacks=[*backup, *callbacks], verbose=verbose,
@@ -177,7 +178,7 @@ def _vision(method, config, data, name, callbacks, verbose, backup, evaluate):
     scores = {method: result.scores}
     if evaluate and result.random_init_scores:
         scores["random_init"] = result.random_init_scores
-    if evaluate and not getattr(data, "streamed", False):
+    if evaluate and not is_streamed(data):
         scores["raw_pixels"] = training.raw_pixel_scores(data)
     pictures = training.RECIPES[method].artifacts
     return dict(
@@ -321,7 +322,9 @@ def check_data(method, data, config):
     than the data (a `ValueError` naming the flag to change)."""
     family = get_method(method).family
     if family == "vision":
-        images = data.unlabeled if getattr(data, "streamed", False) else data.x_unlabeled
+        from keras_ssl.data.image_files import is_streamed
+
+        images = data.unlabeled if is_streamed(data) else data.x_unlabeled
         count, what = len(images), "unlabelled images"
     elif family == "image_text":
         count, what = len(data.x_train), "image-caption pairs"
