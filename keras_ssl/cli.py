@@ -331,6 +331,15 @@ def _check_data_flags(family, spec, args):
 
 
 def main(argv=None):
+    from keras_ssl._optional import MissingDependency
+
+    try:
+        return _main(argv)
+    except MissingDependency as error:  # an extra not installed: one line
+        return _fail(str(error))
+
+
+def _main(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = _parser().parse_known_args(argv)
     if args.command == "pretrain":

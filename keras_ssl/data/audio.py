@@ -393,7 +393,9 @@ def tfds_speech_features(builder, name, audio_key, text_key, sample_rate):
     builder: the audio feature (default: the first of `_AUDIO_KEYS`), the
     transcript or label feature (default: the first of `_TEXT_KEYS`, or
     None), the audio's rate and, for a class label, its names."""
-    import tensorflow_datasets as tfds
+    from keras_ssl._optional import require
+
+    tfds = require("tensorflow_datasets", "tfds", f"the TFDS dataset {name!r}")
 
     features = builder.info.features
     if audio_key is None:

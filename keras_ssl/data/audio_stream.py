@@ -10,7 +10,7 @@ files (and their transcripts, a few bytes each):
 
 - **Decoding** happens in `tf.data`: 16-bit PCM WAV with
   `tf.audio.decode_wav`; other WAV encodings (8/24/32-bit, float) with
-  SciPy, and FLAC with the `soundfile` package (`pip install soundfile`),
+  SciPy, and FLAC with the `soundfile` package (`keras-ssl[speech]`),
   both inside a `tf.numpy_function`. TensorFlow itself decodes no FLAC.
   Several channels are averaged (`mono="mix"`, the default) or are an
   error (`mono="error"`). Audio at another rate is resampled to
@@ -91,14 +91,9 @@ _HASH_SCALE = 2**32
 
 
 def _soundfile(what="FLAC files"):
-    try:
-        import soundfile
-    except ImportError:
-        raise ImportError(
-            f"reading {what} needs the `soundfile` package (TensorFlow decodes "
-            "only WAV): pip install soundfile"
-        ) from None
-    return soundfile
+    from keras_ssl._optional import require
+
+    return require("soundfile", "speech", f"reading {what} (TensorFlow decodes only WAV)")
 
 
 def _plain(function):
@@ -365,7 +360,8 @@ def stream_audio_folder(path, sample_rate=SAMPLE_RATE, mono="mix", normalize=Tru
         FileNotFoundError: no such folder.
         ValueError: no audio files, transcripts for only some files, or a
             held-out part or training part without files.
-        ImportError: FLAC files without the `soundfile` package.
+        ImportError: FLAC files without the `soundfile` package
+            (`pip install "keras-ssl[speech]"`).
 
     Example:
 

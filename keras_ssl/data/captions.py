@@ -338,7 +338,9 @@ def _load_tfds(
     on_bad_file: str = "raise",
 ) -> ImageTextData:
     import tensorflow as tf
-    import tensorflow_datasets as tfds
+    from keras_ssl._optional import require
+
+    tfds = require("tensorflow_datasets", "tfds", f"the TFDS dataset {name!r}")
 
     builder, where = tfds_builder(name, data_dir)
     features = builder.info.features

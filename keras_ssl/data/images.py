@@ -468,7 +468,9 @@ def _load_folder(
 def tfds_builder(name: str, data_dir: str | None):
     """`(builder, where)`: the TFDS builder of `name` in `data_dir` (never
     downloading) and a phrase naming the directory, for error messages."""
-    import tensorflow_datasets as tfds
+    from keras_ssl._optional import require
+
+    tfds = require("tensorflow_datasets", "tfds", f"the TFDS dataset {name!r}")
 
     where = f"data_dir={data_dir!r}" if data_dir is not None else "the default TFDS data_dir"
     try:
@@ -496,7 +498,9 @@ def tfds_split(
     `with_ids` adds each example's `tfds_id`; `encoded` names an image
     feature to leave encoded (both for `bad_files.tfds_decoded`)."""
     import tensorflow as tf
-    import tensorflow_datasets as tfds
+    from keras_ssl._optional import require
+
+    tfds = require("tensorflow_datasets", "tfds", f"the TFDS dataset {name!r}")
 
     options = {}
     if with_ids:
@@ -525,7 +529,9 @@ def _load_tfds(
     validation_split: float,
     on_bad_file: str = "raise",
 ) -> ImageData:
-    import tensorflow_datasets as tfds
+    from keras_ssl._optional import require
+
+    tfds = require("tensorflow_datasets", "tfds", f"the TFDS dataset {name!r}")
 
     builder, where = tfds_builder(name, data_dir)
     features = builder.info.features

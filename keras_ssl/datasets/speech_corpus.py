@@ -262,13 +262,8 @@ class _Espeak:
     _lock = threading.Lock()
 
     def __init__(self):
-        try:
-            import espeakng_loader
-        except ImportError:
-            raise ImportError(
-                "the spoken corpus needs the espeakng-loader package (eSpeak NG "
-                "and its voices): pip install espeakng-loader"
-            ) from None
+        import espeakng_loader  # checked by _EspeakProcess, in the parent
+
         self.data_path = espeakng_loader.get_data_path()
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
@@ -335,6 +330,10 @@ class _EspeakProcess:
     def __init__(self):
         import subprocess
 
+        from keras_ssl._optional import require
+
+        require("espeakng_loader", "speech",
+                "synthesising the embedded spoken corpus (eSpeak NG and its voices)")
         self._process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--espeak-worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -495,7 +494,7 @@ def load_spoken_corpus(
     Raises:
         ValueError: a duration that is negative (or zero for `pretrain` or
             `test`), or a negative seed.
-        ImportError: espeakng-loader is not installed.
+        ImportError: espeakng-loader is not installed (the `[speech]` extra).
 
     Example:
 

@@ -1,0 +1,48 @@
+"""Optional dependencies: the one place that imports them, so a missing one
+fails with the same clear message naming the extra that installs it.
+
+>>> require("json", "tfds", "this example").__name__
+'json'
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: The pip distribution of each optional module (when its name differs).
+DISTRIBUTIONS = {
+    "tensorflow_datasets": "tensorflow-datasets",
+    "espeakng_loader": "espeakng-loader",
+}
+
+
+class MissingDependency(ModuleNotFoundError):
+    """An optional dependency is not installed; the message says which
+    extra installs it (`pip install "keras-ssl[EXTRA]"`)."""
+
+
+def require(module: str, extra: str, what: str):
+    """Imports and returns `module`, or raises `MissingDependency`.
+
+    Args:
+        module: the module to import, e.g. `"tensorflow_datasets"`.
+        extra: the keras-ssl extra that installs it, e.g. `"tfds"`.
+        what: what needs it, the start of the message, e.g.
+            `"TFDS datasets ('tfds:NAME')"`.
+
+    Only the module's own absence is turned into `MissingDependency`: an
+    installed module that fails to import (a broken dependency of its own)
+    raises its original error.
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        top = module.split(".")[0]
+        if error.name not in (module, top):
+            raise
+        package = DISTRIBUTIONS.get(top, top)
+        raise MissingDependency(
+            f"{what} needs the {package} package: "
+            f'pip install "keras-ssl[{extra}]" (or pip install {package})',
+            name=module,
+        ) from None
