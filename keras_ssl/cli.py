@@ -279,7 +279,13 @@ def choose_backend(method, flag=None, environ=None):
 
 def _use_backend(backend):
     """Sets the backend for the imports to come (fails if Keras is already
-    imported with another one)."""
+    imported with another one; raises `MissingDependency` if the backend's
+    extra is not installed)."""
+    if backend in ("jax", "torch"):  # the [jax] and [torch] extras
+        from keras_ssl._optional import require
+
+        require(backend, backend, f"the {backend} backend (--backend picks another)",
+                load=False)
     if "keras" in sys.modules:
         import keras
 

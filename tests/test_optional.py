@@ -46,3 +46,13 @@ def test_the_cli_says_it_in_one_line(monkeypatch, capsys, tmp_path):
     assert capsys.readouterr().err == (
         "keras-ssl: error: the TFDS dataset 'mnist' needs the tensorflow-datasets "
         'package: pip install "keras-ssl[tfds]" (or pip install tensorflow-datasets)\n')
+
+
+def test_a_missing_backend_is_one_line_before_keras_needs_it(monkeypatch, capsys,
+                                                             tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # the [torch] extra not installed
+    assert cli.main(["pretrain", "mae", "--backend", "torch", "--steps", "1",
+                     "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == (
+        "keras-ssl: error: the torch backend (--backend picks another) needs the torch "
+        'package: pip install "keras-ssl[torch]" (or pip install torch)\n')
