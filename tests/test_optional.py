@@ -56,3 +56,16 @@ def test_a_missing_backend_is_one_line_before_keras_needs_it(monkeypatch, capsys
     assert capsys.readouterr().err == (
         "keras-ssl: error: the torch backend (--backend picks another) needs the torch "
         'package: pip install "keras-ssl[torch]" (or pip install torch)\n')
+
+
+def test_the_speech_extra_is_named_for_espeak_and_flac(monkeypatch, tmp_path):
+    from keras_ssl.data.audio_stream import stream_audio_folder
+    from keras_ssl.datasets import load_spoken_corpus
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)
+    monkeypatch.setitem(sys.modules, "soundfile", None)
+    with pytest.raises(MissingDependency, match=r'pip install "keras-ssl\[speech\]"'):
+        load_spoken_corpus(0.1, 0.1, 0.1, cache=False, verbose=0)
+    (tmp_path / "a.flac").write_bytes(b"fLaC")
+    with pytest.raises(MissingDependency, match=r'pip install "keras-ssl\[speech\]"'):
+        stream_audio_folder(tmp_path)

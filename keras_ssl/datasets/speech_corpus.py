@@ -262,7 +262,7 @@ class _Espeak:
     _lock = threading.Lock()
 
     def __init__(self):
-        import espeakng_loader  # checked by _EspeakProcess, in the parent
+        import espeakng_loader  # checked by _synthesise, in the parent
 
         self.data_path = espeakng_loader.get_data_path()
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -330,10 +330,6 @@ class _EspeakProcess:
     def __init__(self):
         import subprocess
 
-        from keras_ssl._optional import require
-
-        require("espeakng_loader", "speech",
-                "synthesising the embedded spoken corpus (eSpeak NG and its voices)")
         self._process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--espeak-worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -532,7 +528,11 @@ def load_spoken_corpus(
 
 def _synthesise(parameters, verbose):
     """`{split: (int16 audio list, transcripts, voices)}`."""
+    from keras_ssl._optional import require
     from keras_ssl.datasets.text_corpus import load_python_docs
+
+    require("espeakng_loader", "speech",
+            "synthesising the embedded spoken corpus (eSpeak NG and its voices)", load=False)
 
     text = load_python_docs()
     train_pool = sentence_chunks(p for doc in text.train_paragraphs for p in doc)
