@@ -56,7 +56,9 @@ def build_clip(config, captions, image_shape):
         max_sequence_length=config.sequence_length,
         name="text_encoder",
     )
-    image_encoder = build_backbone(config.image_backbone, image_shape)
+    image_encoder = build_backbone(
+        config.image_backbone, image_shape, config.init_preset
+    )
     return CLIP(
         image_encoder, text_encoder, config.projection_dim, tokenizer,
         sequence_length=config.sequence_length,

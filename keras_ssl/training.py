@@ -73,9 +73,12 @@ def _keras_hub_resnet(blocks, block_type):
 
 
 def _vit(hidden_dim, num_layers, num_heads, patch_size=None):
-    """A `ViTBackbone`; `patch_size=None` cuts any image into an 8×8 grid."""
+    """A `ViTBackbone`; `patch_size=None` cuts any image into an 8×8 grid.
 
-    def build(image_shape):
+    Its builder takes further `ViTBackbone` options (`position_embedding`).
+    """
+
+    def build(image_shape, **options):
         side = min(image_shape[:2])
         patch = patch_size or max(1, side // 8)
         return ViTBackbone(
@@ -84,6 +87,7 @@ def _vit(hidden_dim, num_layers, num_heads, patch_size=None):
             hidden_dim=hidden_dim,
             num_layers=num_layers,
             num_heads=num_heads,
+            **options,
         )
 
     return build
@@ -112,13 +116,32 @@ BACKBONES = {
 }
 
 
-def build_backbone(name, image_shape):
-    """A fresh backbone by name (see `BACKBONES`)."""
+def build_backbone(name, image_shape, init_preset=None, verbose=False):
+    """A backbone by name (see `BACKBONES`): random, or initialised from
+    `init_preset`, a keras-hub preset directory on disk of the same
+    architecture (`keras_ssl.backbones.initialize_from_preset`; a "vit_*"
+    backbone is then built with learned positions, as keras-hub's ViT has,
+    so that it starts as exactly the preset's network). `verbose` prints
+    what was copied."""
     if name not in BACKBONES:
         raise ValueError(
             f"unknown backbone {name!r}: expected one of {sorted(BACKBONES)}"
         )
-    return BACKBONES[name](tuple(image_shape))
+    if init_preset is None:
+        return BACKBONES[name](tuple(image_shape))
+    from keras_ssl.backbones.from_keras_hub import (
+        backbone_options_for_preset,
+        initialize_from_preset,
+    )
+
+    options = {}
+    if name.startswith("vit_"):
+        options = backbone_options_for_preset(init_preset)
+    backbone = BACKBONES[name](tuple(image_shape), **options)
+    report = initialize_from_preset(backbone, init_preset)
+    if verbose:
+        print(report)
+    return backbone
 
 
 assert set(BACKBONES) == set(VISION_BACKBONES), "configs.VISION_BACKBONES names them"
@@ -469,10 +492,10 @@ def pretrain(data, config=None, callbacks=(), time_budget=None, verbose="auto",
         )
         keras.utils.set_random_seed(config.seed)
 
-    model = make_method(
-        config, build_backbone(config.backbone, image_shape), steps_per_epoch,
-        images=unlabeled,
+    backbone = build_backbone(
+        config.backbone, image_shape, config.init_preset, verbose=bool(verbose)
     )
+    model = make_method(config, backbone, steps_per_epoch, images=unlabeled)
     model.compile(optimizer=make_vision_optimizer(config, steps_per_epoch))
     monitor = None
     if not is_streamed(data):

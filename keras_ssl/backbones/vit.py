@@ -25,9 +25,11 @@ class ViTBackbone(Backbone):
 
     keras-hub's `ViTBackbone` learns its position embeddings and runs all
     patches in one functional graph; this one uses MAE's fixed sin-cos
-    positions and also exposes its two halves, so that a method can run the
-    *same weights* on a subset of the patch tokens (no mask tokens enter the
-    encoder):
+    positions by default (`position_embedding="learned"` learns them, as
+    keras-hub's does: `keras_ssl.backbones.initialize_from_preset` copies a
+    keras-hub ViT preset into it exactly) and also exposes its two halves,
+    so that a method can run the *same weights* on a subset of the patch
+    tokens (no mask tokens enter the encoder):
 
     - `embed_patches(images)`: `(B, N, D)` patch tokens with positions;
     - `encode_tokens(tokens)`: class token + blocks + norm on any number of
@@ -51,6 +53,9 @@ class ViTBackbone(Backbone):
             token; `None` the token sequence `(B, [1 +] N, D)` (methods'
             `pool_features` averages it over tokens).
         layer_norm_epsilon: ε of the layer norms (MAE: 1e-6).
+        position_embedding: `"sincos"` (default): MAE's fixed 2-D sin-cos
+            positions; `"learned"`: a trainable table (ViT's), initialised
+            to the same values.
         dtype: dtype policy of the layers.
 
     Example:
@@ -76,6 +81,7 @@ class ViTBackbone(Backbone):
         use_class_token=True,
         pooling="avg",
         layer_norm_epsilon=1e-6,
+        position_embedding="sincos",
         dtype=None,
         **kwargs,
     ):
@@ -109,7 +115,8 @@ class ViTBackbone(Backbone):
 
         # === Layers ===
         self.patch_embedding = PatchEmbedding(
-            hidden_dim, patch_size, image_shape[:2], dtype=dtype,
+            hidden_dim, patch_size, image_shape[:2],
+            position_embedding=position_embedding, dtype=dtype,
             name="patch_embedding",
         )
         self.class_token = (
@@ -145,6 +152,7 @@ class ViTBackbone(Backbone):
         self.use_class_token = bool(use_class_token)
         self.pooling = pooling
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.position_embedding = position_embedding
         self.grid = grid
         self.num_patches = grid[0] * grid[1]
         self.num_prefix_tokens = int(use_class_token)
@@ -189,6 +197,7 @@ class ViTBackbone(Backbone):
                 "use_class_token": self.use_class_token,
                 "pooling": self.pooling,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "position_embedding": self.position_embedding,
             }
         )
         return config

@@ -372,6 +372,10 @@ class PatchEmbedding(keras.layers.Layer):
         hidden_dim: token width (a multiple of 4).
         patch_size: side of a square patch.
         image_size: `(height, width)`, each divisible by `patch_size`.
+        position_embedding: `"sincos"` (default) adds the fixed table;
+            `"learned"` adds a trainable `(N, hidden_dim)` weight
+            (`learned_positions`, ViT's and keras-hub's choice), initialised
+            to the same sin-cos table.
 
     Example:
 
@@ -381,15 +385,23 @@ class PatchEmbedding(keras.layers.Layer):
     (2, 16, 16)
     """
 
-    def __init__(self, hidden_dim, patch_size, image_size, **kwargs):
+    def __init__(self, hidden_dim, patch_size, image_size,
+                 position_embedding="sincos", **kwargs):
         super().__init__(**kwargs)
+        if position_embedding not in ("sincos", "learned"):
+            raise ValueError(
+                "`position_embedding` must be 'sincos' or 'learned'; got "
+                f"{position_embedding!r}."
+            )
         self.hidden_dim = int(hidden_dim)
         self.patch_size = int(patch_size)
         self.image_size = _pair(image_size, "image_size")
+        self.position_embedding = position_embedding
         self.grid = grid_size(self.image_size, self.patch_size)
         self.num_patches = self.grid[0] * self.grid[1]
         self.positions = sincos_position_embedding(self.hidden_dim, self.grid)
         self.projection = None
+        self.learned_positions = None
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -411,6 +423,13 @@ class PatchEmbedding(keras.layers.Layer):
             name="projection",
         )
         self.projection.build(input_shape)
+        if self.position_embedding == "learned":
+            table = self.positions
+            self.learned_positions = self.add_weight(
+                shape=table.shape,
+                initializer=lambda shape, dtype=None: ops.cast(table, dtype),
+                name="positions",
+            )
         self.built = True
 
     def call(self, images, token_mask=None, mask_token=None):
@@ -425,7 +444,11 @@ class PatchEmbedding(keras.layers.Layer):
             m = ops.cast(token_mask, x.dtype)[:, :, None]
             token = ops.reshape(ops.cast(mask_token, x.dtype), (1, 1, -1))
             x = x * (1.0 - m) + token * m
-        return x + ops.cast(self.positions[None], x.dtype)
+        positions = (
+            self.positions if self.learned_positions is None
+            else self.learned_positions
+        )
+        return x + ops.cast(positions, x.dtype)[None]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_patches, self.hidden_dim)
@@ -437,6 +460,7 @@ class PatchEmbedding(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "patch_size": self.patch_size,
                 "image_size": list(self.image_size),
+                "position_embedding": self.position_embedding,
             }
         )
         return config

@@ -13,6 +13,7 @@ validates a whole config before a backend is chosen.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 # Names of the vision backbones (`keras_ssl.training.BACKBONES` builds them;
 # a test keeps the two equal).
@@ -80,6 +81,25 @@ def _scale(config, name):
         )
 
 
+def _preset_directory(config, name):
+    """A keras-hub preset directory on disk, or None (nothing is downloaded)."""
+    value = getattr(config, name)
+    if value is None:
+        return
+    value = os.fspath(value)
+    setattr(config, name, value)
+    missing = [f for f in ("config.json", "model.weights.h5")
+               if not os.path.isfile(os.path.join(value, f))]
+    if missing:
+        raise ValueError(
+            f"{name} must be a keras-hub preset directory on disk (with "
+            f"config.json and model.weights.h5, e.g. written by "
+            f"save_to_preset); {value!r} "
+            + ("lacks " + ", ".join(missing) if os.path.isdir(value)
+               else "is not a directory")
+        )
+
+
 def _steps_or_epochs(config):
     """Epochs and optimizer steps: `steps`, when set, wins."""
     _at_least(config, 1, "epochs", "steps")
@@ -118,6 +138,7 @@ class PretrainConfig:
     local_crop_scale: tuple | None = _f(None, "dino: area fraction (low, high) of the local crops")
     knn_every: int | None = _f(None, "online k-NN accuracy every N epochs")
     fine_tune_epochs: int | None = _f(None, "epochs of end-to-end fine-tuning in the evaluation (0: none)")
+    init_preset: str | None = _f(None, "a keras-hub preset directory on disk whose weights initialise the backbone (keras-hub ResNet or ViT of the same architecture)")
     seed: int = _f(0, "seed of the weights, the views and the evaluation")
     method_options: dict = _f({}, "constructor arguments of the method class")
 
@@ -167,6 +188,7 @@ class PretrainConfig:
         if self.method == "dino":
             _at_least(self, 0, "num_local_crops")
             _at_least(self, 1, "local_crop_size")
+        _preset_directory(self, "init_preset")
 
 
 VisionConfig = PretrainConfig
@@ -193,6 +215,7 @@ class ClipConfig:
     beta_2: float = _f(0.98, "AdamW's beta_2")
     warmup_epochs: int = _f(2, "epochs of linear warmup before the cosine decay")
     templates: tuple = _f(DIGIT_TEMPLATES, "zero-shot prompts with {} for the class name")
+    init_preset: str | None = _f(None, "a keras-hub preset directory on disk whose weights initialise the image encoder (keras-hub ResNet or ViT of the same architecture)")
     seed: int = _f(0, "seed of the weights, the shuffling and the evaluation")
 
     def __post_init__(self):
@@ -211,6 +234,7 @@ class ClipConfig:
                 f"of {', '.join(VISION_BACKBONES)}"
             )
         self.templates = tuple(self.templates)
+        _preset_directory(self, "init_preset")
         if not self.templates or any(t.count("{}") != 1 for t in self.templates):
             raise ValueError(
                 "templates must each hold one {} for the class name, got "
