@@ -8,9 +8,10 @@ The presets and every value they set: `keras-ssl presets simclr`; every flag:
 (`encoder.keras`, `encoder_preset/`) and the method's outputs to --out.
 """
 
+import os
 import sys
 
-from keras_ssl.cli import main
-
 if __name__ == "__main__":
-    sys.exit(main(["pretrain", "simclr", *sys.argv[1:]]))
+    # The keras-ssl command in this process: it picks the backend before Keras loads.
+    os.execv(sys.executable, [sys.executable, "-m", "keras_ssl.cli", "pretrain", "simclr",
+                              *sys.argv[1:]])

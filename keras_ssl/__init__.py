@@ -3,8 +3,14 @@
 One definition of each method trains under TensorFlow, JAX and PyTorch with
 `model.fit` on `tf.data` pipelines.
 
-Submodules load on first use, so that `keras_ssl.cli` can choose the Keras
-backend before Keras is imported:
+`import keras_ssl` registers every keras-ssl class with Keras and keras-hub,
+so `keras.saving.load_model` and keras-hub's `from_preset` load keras-ssl
+models, backbones and presets in a fresh process. Keras reads its backend at
+that import (`KERAS_BACKEND`, else TensorFlow). The one exception is the
+`keras-ssl` command (and `python -m keras_ssl.cli`), which chooses the backend
+from its arguments: there the submodules load on first use, after the choice.
+
+Submodules:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
                           BYOL, DINO, MAE, BEiT, VQTokenizer, CLIP,
@@ -27,6 +33,8 @@ backend before Keras is imported:
 """
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -65,6 +73,7 @@ _NAMES = {
     "Wav2Vec2CTC": "models",
     "Wav2Vec2Backbone": "backbones",
     "CIFARResNetBackbone": "backbones",
+    "CIFARResNetImageClassifier": "backbones",
     "ViTBackbone": "backbones",
     "LARS": "optimizers",
 }
@@ -100,6 +109,18 @@ def register_classes():
         importlib.import_module(f"keras_ssl.{submodule}")
 
 
+def _started_as_command():
+    """Whether this process is the `keras-ssl` command or `python -m
+    keras_ssl.cli`: they pick the Keras backend from their own arguments,
+    so nothing may import Keras before they parse them."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if script.split(".")[0] == "keras-ssl":  # the console script (.exe on Windows)
+        return True
+    argv = list(getattr(sys, "orig_argv", ()))
+    return any(flag == "-m" and module == "keras_ssl.cli"
+               for flag, module in zip(argv, argv[1:]))
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"keras_ssl.{name}")
@@ -110,3 +131,7 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(list(globals()) + list(_SUBMODULES) + list(_NAMES))
+
+
+if not _started_as_command():
+    register_classes()

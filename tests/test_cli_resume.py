@@ -58,7 +58,8 @@ def test_backup_every_must_be_positive(tmp_path, capsys):
 
 
 def test_argument_errors_come_before_any_framework_import():
-    code = ("import sys, time; from keras_ssl import cli; t = time.time()\n"
+    code = ("import sys; sys.argv[0] = 'keras-ssl'\n"  # the console script
+            "import sys, time; from keras_ssl import cli; t = time.time()\n"
             "for argv in (['pretrain', 'simclr', '--epochs', '0'],\n"
             "             ['pretrain', 'gpt', '--dataset', 'folder:/nowhere'],\n"
             "             ['pretrain', 'wav2vec2', '--dataset', 'mp3:x']):\n"
