@@ -1,4 +1,5 @@
-"""Backbones (encoders) that keras-ssl methods pretrain."""
+"""Backbones (encoders) that keras-ssl methods pretrain, the keras-hub tasks
+over them, and `save_preset` (a backbone as a keras-hub preset folder)."""
 
 from keras_ssl.backbones.cifar_resnet import CIFARResNetBackbone
 from keras_ssl.backbones.vit import ViTBackbone
@@ -7,4 +8,11 @@ from keras_ssl.backbones.t5 import initialize_t5_embeddings, t5_backbone
 from keras_ssl.backbones.from_keras_hub import (
     PresetInitReport,
     initialize_from_preset,
+)
+from keras_ssl.backbones.tasks import (
+    CIFARResNetImageClassifier,
+    CIFARResNetImageClassifierPreprocessor,
+    CIFARResNetImageConverter,
+    image_converter_for,
+    save_preset,
 )

@@ -24,8 +24,11 @@ class CIFARResNetBackbone(Backbone):
         stackwise_num_blocks: number of basic blocks of each stage.
         image_shape: input shape `(height, width, channels)`; height and width
             may be `None`. Inputs are float images in [0, 1].
-        pooling: `"avg"` (default) returns a `(batch, features)` vector after
-            global average pooling; `None` returns the last feature map.
+        pooling: `None` (default, as keras-hub's backbones) returns the last
+            feature map `(batch, h, w, features)`, which methods, the
+            evaluation and `keras_hub.models.ImageClassifier` pool; `"avg"`
+            returns the `(batch, features)` vector after global average
+            pooling.
         batch_norm_momentum: momentum of the batch-norm moving statistics.
         dtype: dtype policy of the layers.
 
@@ -35,8 +38,8 @@ class CIFARResNetBackbone(Backbone):
     >>> backbone = CIFARResNetBackbone(
     ...     stackwise_num_filters=(8, 16), stackwise_num_blocks=(1, 1),
     ...     image_shape=(32, 32, 3))
-    >>> backbone(np.zeros((2, 32, 32, 3), "float32")).shape
-    (2, 16)
+    >>> tuple(backbone(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 16, 16, 16)
     """
 
     def __init__(
@@ -44,7 +47,7 @@ class CIFARResNetBackbone(Backbone):
         stackwise_num_filters=(64, 128, 256, 512),
         stackwise_num_blocks=(2, 2, 2, 2),
         image_shape=(None, None, 3),
-        pooling="avg",
+        pooling=None,
         batch_norm_momentum=0.9,
         dtype=None,
         **kwargs,

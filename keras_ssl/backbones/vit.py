@@ -48,10 +48,11 @@ class ViTBackbone(Backbone):
         num_heads: attention heads per block.
         mlp_ratio: MLP width as a multiple of D.
         use_class_token: prepend a learned class token (MAE and ViT do).
-        pooling: `"avg"` (default) returns `(B, D)`, the mean of the patch
-            tokens (MAE's fine-tuning and our k-NN use it); `"cls"` the class
-            token; `None` the token sequence `(B, [1 +] N, D)` (methods'
-            `pool_features` averages it over tokens).
+        pooling: `None` (default, as keras-hub's ViT) returns the token
+            sequence `(B, [1 +] N, D)`, which methods and the evaluation
+            average over the patch tokens (`num_prefix_tokens` says how many
+            leading tokens are not patches); `"avg"` returns `(B, D)`, the
+            mean of the patch tokens; `"cls"` the class token.
         layer_norm_epsilon: ε of the layer norms (MAE: 1e-6).
         position_embedding: `"sincos"` (default): MAE's fixed 2-D sin-cos
             positions; `"learned"`: a trainable table (ViT's), initialised
@@ -64,7 +65,7 @@ class ViTBackbone(Backbone):
     >>> backbone = ViTBackbone(image_shape=(16, 16, 3), patch_size=4,
     ...                        hidden_dim=16, num_layers=1, num_heads=2)
     >>> tuple(backbone(np.zeros((2, 16, 16, 3), "float32")).shape)
-    (2, 16)
+    (2, 17, 16)
     >>> tokens = backbone.embed_patches(np.zeros((2, 16, 16, 3), "float32"))
     >>> tuple(backbone.encode_tokens(tokens[:, :4]).shape)  # 4 patches + cls
     (2, 5, 16)
@@ -79,7 +80,7 @@ class ViTBackbone(Backbone):
         num_heads=3,
         mlp_ratio=4.0,
         use_class_token=True,
-        pooling="avg",
+        pooling=None,
         layer_norm_epsilon=1e-6,
         position_embedding="sincos",
         dtype=None,

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_ssl.layers.vit import prefix_tokens
+
 # Batches per `predict` call: feature maps are pooled chunk by chunk, so that
 # the unpooled maps of a whole data set (gigabytes for a ViT's tokens) never
 # sit in memory at once, while each `predict` call (which has a fixed cost)
@@ -22,8 +24,9 @@ import tensorflow as tf
 _BATCHES_PER_CHUNK = 16
 
 
-def _pool(features: Any) -> np.ndarray:
-    """Average-pools `(N, H, W, D)` maps and `(N, T, D)` tokens to `(N, D)`."""
+def _pool(features: Any, prefix_tokens: int = 0) -> np.ndarray:
+    """Average-pools `(N, H, W, D)` maps and `(N, T, D)` tokens (after the
+    `prefix_tokens` leading ones, e.g. a ViT's class token) to `(N, D)`."""
     if isinstance(features, (dict, list, tuple)):
         raise ValueError(
             "The encoder must return a single tensor of features; got a "
@@ -31,8 +34,10 @@ def _pool(features: Any) -> np.ndarray:
             "returns one output."
         )
     features = np.asarray(features)
-    if features.ndim in (3, 4):
-        features = features.mean(axis=tuple(range(1, features.ndim - 1)))
+    if features.ndim == 3:
+        features = features[:, prefix_tokens:].mean(axis=1)
+    elif features.ndim == 4:
+        features = features.mean(axis=(1, 2))
     elif features.ndim != 2:
         raise ValueError(
             "The encoder must return features of rank 2 (N, D), 3 (N, tokens, "
@@ -152,6 +157,7 @@ def _embed(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an int >= 1; got {batch_size!r}.")
+    prefix = prefix_tokens(encoder)
     if isinstance(images, tf.data.Dataset):
         cardinality = int(images.cardinality())
         target = cardinality if cardinality >= 0 else None
@@ -182,7 +188,7 @@ def _embed(
             )
         # Anything else `predict` accepts (a generator, a PyDataset): one
         # `predict` call, which holds all its outputs in memory.
-        return _pool(encoder.predict(images, verbose=verbose)), None
+        return _pool(encoder.predict(images, verbose=verbose), prefix), None
 
     progress = keras.utils.Progbar(target, unit_name="batch") if verbose else None
     features, labels = [], []
@@ -193,7 +199,8 @@ def _embed(
                     _to_float(chunk_images),
                     batch_size=chunk_batch_size,
                     verbose=0,
-                )
+                ),
+                prefix,
             )
         )
         if chunk_labels is not None:

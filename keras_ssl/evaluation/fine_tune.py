@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_ssl.layers.vit import TokenPooling, prefix_tokens
 from keras_ssl.optimizers.schedules import warmup_cosine_schedule
 
 
@@ -37,7 +38,7 @@ def _classifier(encoder, image_shape, num_classes):
     if rank == 4:
         features = keras.layers.GlobalAveragePooling2D()(features)
     elif rank == 3:
-        features = keras.layers.GlobalAveragePooling1D()(features)
+        features = TokenPooling("avg", prefix_tokens(encoder))(features)
     elif rank != 2:
         raise ValueError(
             "The encoder must return features of rank 2, 3 or 4 to be "

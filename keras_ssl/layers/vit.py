@@ -491,6 +491,12 @@ class ClassToken(keras.layers.Layer):
         return (input_shape[0], length, input_shape[2])
 
 
+def prefix_tokens(encoder):
+    """How many leading tokens of `encoder`'s output are not patches (a
+    ViT's class token): the average of the tokens leaves them out."""
+    return int(getattr(encoder, "num_prefix_tokens", 0) or 0)
+
+
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class TokenPooling(keras.layers.Layer):
     """A token sequence → one vector: `"avg"` of the patch tokens or `"cls"`.

@@ -203,7 +203,8 @@ class BYOL(SSLModel):
         t1, t2 = (
             ops.stop_gradient(
                 self.target_projector(
-                    pool_features(self.target_encoder(v, training=training)),
+                    pool_features(self.target_encoder(v, training=training),
+                                  self.target_encoder),
                     training=training,
                 )
             )

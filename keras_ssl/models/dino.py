@@ -361,7 +361,8 @@ class DINO(SSLModel):
         return self.head(self.encode(images, training=training), training=training)
 
     def teacher(self, images, training=False):
-        features = pool_features(self.teacher_encoder(images, training=training))
+        features = pool_features(self.teacher_encoder(images, training=training),
+                                 self.teacher_encoder)
         return self.teacher_head(features, training=training)
 
     def call(self, crops, training=False):

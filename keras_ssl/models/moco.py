@@ -121,7 +121,8 @@ class _MomentumContrast(SSLModel):
 
     def key_features(self, images, training=False):
         """The key network's projections g_k(f_k(x)), without gradient."""
-        features = pool_features(self.key_encoder(images, training=training))
+        features = pool_features(self.key_encoder(images, training=training),
+                                 self.key_encoder)
         return ops.stop_gradient(self.key_projector(features, training=training))
 
     # --- momentum -------------------------------------------------------------

@@ -20,6 +20,8 @@ import keras
 from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 
+from keras_ssl.layers.vit import prefix_tokens
+
 _BACKEND = keras.backend.backend()
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -412,7 +414,7 @@ class SSLModel(keras.Model):
     def encode(self, images, training=False):
         """Encoder features as vectors: feature maps are average-pooled."""
         features = self.encoder(images, training=training)
-        return pool_features(features)
+        return pool_features(features, self.encoder)
 
     def view_shape(self, views_shape):
         """The shape of one view, from the shape `build()` receives."""
@@ -626,18 +628,21 @@ def cosine_schedule(step, total_steps, start, end):
     return end - (end - start) * (ops.cos(progress * 3.141592653589793) + 1.0) / 2.0
 
 
-def pool_features(features):
+def pool_features(features, encoder=None):
     """Global average pooling of feature maps or token sequences.
 
     A `(batch, d)` vector passes through; `(batch, tokens, d)` is averaged
-    over tokens and `(batch, h, w, d)` over space, so that any backbone
-    (ours, keras-hub's ResNet feature maps, a ViT's tokens) yields vectors.
+    over tokens (after `encoder`'s prefix tokens, e.g. a ViT's class token)
+    and `(batch, h, w, d)` over space, so that any backbone (ours and
+    keras-hub's return feature maps or tokens) yields vectors.
     """
     rank = len(features.shape)
     if rank == 2:
         return features
-    if rank in (3, 4):
-        return ops.mean(features, axis=tuple(range(1, rank - 1)))
+    if rank == 3:
+        return ops.mean(features[:, prefix_tokens(encoder):], axis=1)
+    if rank == 4:
+        return ops.mean(features, axis=(1, 2))
     raise ValueError(
         "The encoder must return features of rank 2, 3 or 4; got shape "
         f"{tuple(features.shape)}."
