@@ -19,13 +19,16 @@ EMBEDDED = applications.list(embedded=True)
 
 def _frozen_classifier_accuracy(backbone, x_train, y_train, x_test, y_test,
                                 num_classes, epochs=4, samples_per_epoch=20_000):
-    """The README's "drop it into a classifier": a frozen backbone under a
-    softmax layer (features standardised by a Normalization layer). The
-    head trains on the backbone's features, computed once (the backbone is
-    frozen, so this is the same as fitting the whole Sequential, only
-    faster); the assembled classifier then predicts the test images."""
+    """The README's "drop it into a classifier": a frozen backbone, global
+    average pooling of its feature map and a softmax layer (features
+    standardised by a Normalization layer). The head trains on the pooled
+    features, computed once (the backbone is frozen, so this is the same as
+    fitting the whole classifier, only faster); the assembled classifier
+    then predicts the test images."""
+    from keras_ssl.evaluation import extract_features
+
     backbone.trainable = False
-    features = backbone.predict(x_train, batch_size=256, verbose=0)
+    features = extract_features(backbone, x_train)
     norm = keras.layers.Normalization()
     norm.adapt(features)
     head = keras.Sequential([norm, keras.layers.Dense(num_classes, activation="softmax")])
@@ -37,7 +40,7 @@ def _frozen_classifier_accuracy(backbone, x_train, y_train, x_test, y_test,
     repeats = -(-samples_per_epoch // len(features))
     head.fit(np.tile(features, (repeats, 1)), np.tile(y_train, repeats),
              epochs=epochs, batch_size=256, verbose=0)
-    classifier = keras.Sequential([backbone, head])
+    classifier = keras.Sequential([backbone, keras.layers.GlobalAveragePooling2D(), head])
     probabilities = classifier.predict(x_test, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(probabilities, axis=-1) == y_test))
 

@@ -5,14 +5,15 @@ optimizer, schedule) with a `pretrain()` that reruns it and a `load()` that
 returns the backbone it produced, ready to drop into a classifier:
 
 ```python
-import keras, keras_ssl
+import keras_hub, keras_ssl
 
 print(keras_ssl.applications.list())          # names of every application
 app = keras_ssl.applications.get("simclr_digits")
 print(app.method, app.backbone, app.data)
 backbone = app.load()                          # shipped weights, any backend
-backbone.trainable = False
-classifier = keras.Sequential([backbone, keras.layers.Dense(10, "softmax")])
+classifier = keras_hub.models.ImageClassifier(backbone=backbone, num_classes=10)
+# or, with the preset's image converter (0-255 images of any size):
+classifier = keras_hub.models.ImageClassifier.from_preset(app.weights, num_classes=10)
 ```
 
 Two kinds of entries:

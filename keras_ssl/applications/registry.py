@@ -28,12 +28,14 @@ class Pretrained:
 
     def save(self, directory, record=None):
         """Writes the backbone (and tokenizer) as a keras-hub preset
-        directory, and `record` as JSON beside it."""
+        directory (`keras_ssl.backbones.save_preset`: with the image
+        converter or text preprocessor keras-hub's tasks load), and `record`
+        as JSON beside it."""
+        from keras_ssl.backbones import save_preset
+
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
-        self.backbone.save_to_preset(directory)
-        if self.tokenizer is not None:
-            self.tokenizer.save_to_preset(directory)
+        save_preset(self.backbone, directory, self.tokenizer)
         if record is not None:
             with open(os.path.join(directory, RECORD), "w") as f:
                 json.dump(record, f, indent=2, default=str)
@@ -224,6 +226,13 @@ _ENTRIES = [
         "CPython's language reference and standard-library docstrings",
         "GPT next-token prediction, 2,000 AdamW steps of 32 × 128 tokens.",
         overrides={"steps": 2000}, embedded=True),
+    Application(
+        "roberta_python_docs", "roberta", "embedded",
+        "keras-hub RobertaBackbone, 2 layers × 64, byte-level BPE of 2,000",
+        "CPython's language reference and standard-library docstrings",
+        "RoBERTa masked LM (dynamic masks, full sentences, no NSP), 2,500 "
+        "AdamW steps of 32 × 128 tokens.",
+        embedded=True),
     Application(
         "clip_digits", "clip", "embedded",
         "CIFARResNetBackbone image encoder (the image side of CLIP; the text "

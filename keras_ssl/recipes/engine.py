@@ -390,9 +390,9 @@ def _write(result, out, total_seconds):
     encoder.save(out / "encoder.keras")
     written = ["encoder.keras"]
     if hasattr(encoder, "save_to_preset"):
-        encoder.save_to_preset(str(out / "encoder_preset"))
-        if result.tokenizer is not None:
-            result.tokenizer.save_to_preset(str(out / "encoder_preset"))
+        from keras_ssl.backbones import save_preset
+
+        save_preset(encoder, out / "encoder_preset", result.tokenizer)
         written.append("encoder_preset/")
     result.model.save(out / "model.keras")
     written.append("model.keras")
