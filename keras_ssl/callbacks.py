@@ -62,32 +62,36 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or Inf."""
 
 
-class NonFiniteLossGuard(keras.callbacks.Callback):
-    """Stops training at the first NaN/Inf training loss, loudly.
+class NonFiniteLossGuard(keras.callbacks.TerminateOnNaN):
+    """`keras.callbacks.TerminateOnNaN` that says where and why it stopped.
 
-    `SSLModel.fit` adds one automatically (first in the callbacks, so that a
-    backup callback never saves the broken step); pass your own to change
-    it, e.g. `NonFiniteLossGuard(raise_error=False)` stops training with a
-    warning instead of raising.
+    Keras' callback checks the training loss after every batch; this one
+    does the same check, and by default raises a `NonFiniteLossError` (a
+    `FloatingPointError`) whose message names the method, the step and the
+    likely causes (the method's `nan_hints` first), instead of a bare
+    `RuntimeError`. `SSLModel.fit` adds one automatically (first in the
+    callbacks, so that a backup callback never saves the broken step); pass
+    your own to change it.
 
     Args:
-        raise_error: raise a `NonFiniteLossError` (default); otherwise warn
-            and set `model.stop_training`.
+        raise_error: raise a `NonFiniteLossError` (default); otherwise, as
+            `TerminateOnNaN`'s default, warn and set `model.stop_training`.
+
+    Example:
+
+    ```python
+    model.fit(views, epochs=10, callbacks=[NonFiniteLossGuard(raise_error=False)])
+    ```
     """
 
     def __init__(self, raise_error=True):
-        super().__init__()
-        self.raise_error = raise_error
+        super().__init__(raise_error=raise_error)
         self._epoch = 0
-        self._steps_before = 0
-
-    def on_train_begin(self, logs=None):
-        self._steps_before = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
@@ -408,7 +412,7 @@ def prepare_fit(model, args, kwargs):
         return args, kwargs  # a caller that manages its callbacks itself
     callbacks = list(callbacks or [])
     if not any(
-        isinstance(c, (NonFiniteLossGuard, keras.callbacks.TerminateOnNaN))
+        isinstance(c, keras.callbacks.TerminateOnNaN)  # ours or Keras' own
         for c in callbacks
     ):
         callbacks.insert(0, NonFiniteLossGuard())

@@ -185,8 +185,12 @@ def test_normal_training_is_untouched_and_a_user_guard_replaces_ours(
     assert np.isfinite(history.history["loss"]).all()
 
     guard = NonFiniteLossGuard(raise_error=False)  # stop with a warning
+    assert isinstance(guard, keras.callbacks.TerminateOnNaN)  # built on Keras'
     _, kwargs = prepare_fit(model, (x,), {"callbacks": [guard]})
     assert kwargs["callbacks"] == [guard]
+    keras_own = keras.callbacks.TerminateOnNaN()  # Keras' own replaces ours too
+    assert prepare_fit(model, (x,), {"callbacks": [keras_own]})[1]["callbacks"] == [
+        keras_own]
     model.optimizer.learning_rate.assign(1e30)
     with pytest.warns(UserWarning, match="SimCLR: the training loss is nan"):
         history = model.fit(x=x, batch_size=8, epochs=3, verbose=0,
