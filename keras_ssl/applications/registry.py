@@ -234,6 +234,14 @@ _ENTRIES = [
         "AdamW steps of 32 × 128 tokens.",
         embedded=True),
     Application(
+        "wav2vec2_speech", "wav2vec2", "embedded",
+        "Wav2Vec2Backbone: 7 convolutions of 64 channels, 4 Transformer "
+        "layers × 96",
+        "the embedded spoken corpus (60 unlabelled minutes of eSpeak NG speech)",
+        "wav2vec 2.0, masked latent spans, contrastive + diversity loss, 3,000 "
+        "AdamW steps of 8 utterances.",
+        embedded=True, backend="torch"),
+    Application(
         "clip_digits", "clip", "embedded",
         "CIFARResNetBackbone image encoder (the image side of CLIP; the text "
         "encoder is not shipped)",

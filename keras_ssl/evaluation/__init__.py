@@ -12,6 +12,7 @@ from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
+from keras_ssl.evaluation.ctc_probe import ctc_probe_error_rates
 from keras_ssl.evaluation.encoder_dependence import encoder_dependence
 from keras_ssl.evaluation.error_rate import (
     character_error_rate,
@@ -34,6 +35,7 @@ from keras_ssl.evaluation.zero_shot import (
 )
 
 __all__ = [
+    "ctc_probe_error_rates",
     "DIGIT_TEMPLATES",
     "ZeroShotClassifier",
     "retrieval_recall",
