@@ -49,13 +49,19 @@ def _features(model, images):
     return _numpy(model(images))
 
 
+def _saved_preset(tmp_path_factory, hub, name):
+    """`hub` with random weights (BN statistics too), saved as a preset."""
+    hub = _randomise(hub)
+    path = tmp_path_factory.mktemp(name)
+    hub.save_to_preset(str(path))
+    return hub, str(path)
+
+
 @pytest.fixture(scope="module")
 def vit_preset(tmp_path_factory):
     """A keras-hub ViT of random weights saved as a preset."""
-    hub = _randomise(keras_hub.models.ViTBackbone(**HUB_VIT))
-    path = tmp_path_factory.mktemp("vit_preset")
-    hub.save_to_preset(str(path))
-    return hub, str(path)
+    return _saved_preset(tmp_path_factory, keras_hub.models.ViTBackbone(**HUB_VIT),
+                         "vit_preset")
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +137,8 @@ def test_resize_positions_is_pytorchs_bicubic():
 @pytest.fixture(scope="module")
 def resnet_preset(tmp_path_factory):
     """A keras-hub ResNet of random weights (BN statistics too) as a preset."""
-    hub = _randomise(keras_hub.models.ResNetBackbone(**HUB_RESNET))
-    path = tmp_path_factory.mktemp("resnet_preset")
-    hub.save_to_preset(str(path))
-    return hub, str(path)
+    return _saved_preset(tmp_path_factory,
+                         keras_hub.models.ResNetBackbone(**HUB_RESNET), "resnet_preset")
 
 
 def test_resnet_preset_loads_layer_by_layer(resnet_preset, images):
