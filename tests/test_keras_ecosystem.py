@@ -169,3 +169,8 @@ def test_shipped_language_backbones_in_keras_hub_tasks():
     assert classifier.preprocessor.sequence_length == 128  # the backbone's positions
     assert classifier.predict(["def f(x):\n    return x", "import os"],
                               verbose=0).shape == (2, 4)
+    gpt = applications.get("gpt_python_docs").weights
+    causal_lm = keras_hub.models.CausalLM.from_preset(str(gpt))
+    assert type(causal_lm).__name__ == "GPT2CausalLM"
+    assert causal_lm.preprocessor.sequence_length == 128  # generate() stays in range
+    assert causal_lm.generate("def ").startswith("def ")

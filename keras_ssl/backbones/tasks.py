@@ -70,17 +70,19 @@ def image_converter_for(backbone):
     return CIFARResNetImageConverter(image_size=(height, width), scale=1.0 / 255.0)
 
 
-def _text_classifier_preprocessor(backbone, tokenizer):
-    """keras-hub's text classifier preprocessor for `backbone`'s class, at
-    the backbone's sequence length (keras-hub's default, 512, would overrun
-    a shorter position table), else None (e.g. GPT-2 has none)."""
+def _text_preprocessor(backbone, tokenizer):
+    """keras-hub's preprocessor of the backbone class's text classifier (BERT,
+    RoBERTa), else of its causal LM (GPT-2), at the backbone's sequence
+    length: keras-hub's defaults (512, 1024) would overrun a shorter
+    position table. None for other backbones."""
     import keras_hub
 
     length = getattr(backbone, "max_sequence_length", None)
-    for task in keras_hub.models.TextClassifier.__subclasses__():
-        preprocessor = getattr(task, "preprocessor_cls", None)
-        if task.backbone_cls is type(backbone) and preprocessor and length:
-            return preprocessor(tokenizer=tokenizer, sequence_length=length)
+    for base in (keras_hub.models.TextClassifier, keras_hub.models.CausalLM):
+        for task in base.__subclasses__():
+            preprocessor = getattr(task, "preprocessor_cls", None)
+            if task.backbone_cls is type(backbone) and preprocessor and length:
+                return preprocessor(tokenizer=tokenizer, sequence_length=length)
     return None
 
 
@@ -88,8 +90,9 @@ def save_preset(backbone, directory, tokenizer=None):
     """Writes `backbone` (and its `tokenizer`) as a keras-hub preset folder,
     with what keras-hub's tasks need to load from it: the image converter of
     a keras-ssl vision backbone (`ImageClassifier.from_preset`), the text
-    classifier preprocessor at the backbone's sequence length
-    (`TextClassifier.from_preset` for BERT and RoBERTa). Returns `directory`.
+    preprocessor at the backbone's sequence length (`TextClassifier.
+    from_preset` for BERT and RoBERTa, `CausalLM.from_preset` for GPT-2).
+    Returns `directory`.
 
     Example:
 
@@ -101,7 +104,7 @@ def save_preset(backbone, directory, tokenizer=None):
     directory = str(directory)
     backbone.save_to_preset(directory)
     if tokenizer is not None:
-        preprocessor = _text_classifier_preprocessor(backbone, tokenizer)
+        preprocessor = _text_preprocessor(backbone, tokenizer)
         (preprocessor or tokenizer).save_to_preset(directory)
     converter = image_converter_for(backbone)
     if converter is not None:
