@@ -58,9 +58,6 @@ class MethodCase:
     # Metrics the method logs beside its loss.
     metrics: tuple = ()
     learning_rate: float = 3e-3
-    # The encoder returns feature maps (B, h, w, d) rather than vectors: the
-    # downstream classifier of the export test pools them first.
-    pool_encoder_output: bool = False
     # Attributes set on the model for the multi-replica (tf.distribute) step
     # check, for options that emulate several devices on one (MoCo's
     # shuffling BN), and so cannot match one device with synchronised BN.

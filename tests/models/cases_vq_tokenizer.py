@@ -59,5 +59,4 @@ CASE = MethodCase(
     fixed_inputs=crops,
     bad_inputs=bad_inputs,
     metrics=("reconstruction_loss", "codebook_usage", "perplexity"),
-    pool_encoder_output=True,
 )
