@@ -12,6 +12,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from conftest import forward
 
 import keras_ssl
 from keras_ssl.backbones import (
@@ -30,14 +31,6 @@ AUDIO = {"audio": RNG.standard_normal((2, 1600)).astype("float32"),
 
 def _np(x):
     return keras.ops.convert_to_numpy(x)
-
-
-def _forward(model, inputs):
-    """`model(inputs)`; one compiled `predict` under JAX, which otherwise
-    compiles every op of an eager call on its own."""
-    if keras.backend.backend() == "jax":
-        return model.predict(inputs, verbose=0)
-    return _np(model(inputs))
 
 
 def _tiny_wav2vec2():
@@ -73,14 +66,14 @@ def _saved_models(tmp_path):
     for name, model, inputs in [("cnn", cnn, IMAGES), ("vit", vit, IMAGES),
                                 ("speech", speech, AUDIO)]:
         model.save(tmp_path / f"{name}.keras")
-        saved[f"{name}.keras"] = ("model", inputs, _forward(model, inputs))
+        saved[f"{name}.keras"] = ("model", inputs, forward(model, inputs))
     simclr.save(tmp_path / "simclr.keras")
-    saved["simclr.keras"] = ("model", IMAGES, _forward(simclr.encoder, IMAGES))
+    saved["simclr.keras"] = ("model", IMAGES, forward(simclr.encoder, IMAGES))
     for name, backbone, inputs in [("cnn_preset", cnn.backbone, IMAGES),
                                    ("vit_preset", vit.layers[0], IMAGES),
                                    ("speech_preset", encoder, AUDIO)]:
         save_preset(backbone, tmp_path / name)
-        saved[name] = ("preset", inputs, _forward(backbone, inputs))
+        saved[name] = ("preset", inputs, forward(backbone, inputs))
     return saved
 
 

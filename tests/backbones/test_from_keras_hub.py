@@ -6,6 +6,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from conftest import forward
 
 from keras_ssl.backbones import ViTBackbone, initialize_from_preset
 from keras_ssl.backbones.from_keras_hub import resize_positions
@@ -41,14 +42,6 @@ def _numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def _features(model, images):
-    """`model(images)`; one compiled `predict` under JAX, which otherwise
-    compiles every op of an eager call on its own."""
-    if keras.backend.backend() == "jax":
-        return model.predict(images, verbose=0)
-    return _numpy(model(images))
-
-
 def _saved_preset(tmp_path_factory, hub, name):
     """`hub` with random weights (BN statistics too), saved as a preset."""
     hub = _randomise(hub)
@@ -74,8 +67,8 @@ def test_vit_with_learned_positions_computes_the_presets_tokens(
     hub, path = vit_preset
     ours = ViTBackbone(**OUR_VIT, position_embedding="learned")
     report = initialize_from_preset(ours, path)
-    expected = _features(hub, images)
-    np.testing.assert_allclose(_features(ours, images), expected, atol=1e-4)
+    expected = forward(hub, images)
+    np.testing.assert_allclose(forward(ours, images), expected, atol=1e-4)
     assert not report.not_copied
     assert any("class token" in line for line in report.copied)
     assert "patch position embeddings" in str(report)
@@ -85,7 +78,7 @@ def test_vit_with_learned_positions_computes_the_presets_tokens(
     again = ViTBackbone(**OUR_VIT, position_embedding="learned")
     report = initialize_from_preset(again, str(tmp_path))
     assert report.source == "keras_ssl>ViTBackbone"
-    np.testing.assert_allclose(_features(again, images), expected, atol=1e-4)
+    np.testing.assert_allclose(forward(again, images), expected, atol=1e-4)
 
 
 def test_vit_with_sincos_positions_gets_everything_else(tmp_path, images):
@@ -102,7 +95,7 @@ def test_vit_with_sincos_positions_gets_everything_else(tmp_path, images):
     report = initialize_from_preset(ours, str(tmp_path))
     assert len(report.not_copied) == 1
     assert "position embeddings" in report.not_copied[0]
-    np.testing.assert_allclose(_features(ours, images), _features(hub, images),
+    np.testing.assert_allclose(forward(ours, images), forward(hub, images),
                                atol=1e-4)
 
 
@@ -145,7 +138,7 @@ def test_resnet_preset_loads_layer_by_layer(resnet_preset, images):
     hub, path = resnet_preset
     ours = keras_hub.models.ResNetBackbone(**HUB_RESNET, image_shape=(32, 32, 3))
     report = initialize_from_preset(ours, path)
-    np.testing.assert_allclose(_features(ours, images), _features(hub, images),
+    np.testing.assert_allclose(forward(ours, images), forward(hub, images),
                                atol=1e-4)
     assert "all" in report.copied[0] and "image_shape" in report.notes[0]
 
@@ -177,9 +170,9 @@ def test_pretrain_config_with_init_preset_builds_the_preset(tmp_path, images):
                             init_preset=str(tmp_path))
     backbone = build_backbone(config.backbone, (32, 32, 3), config.init_preset)
     assert backbone.position_embedding == "learned"
-    expected = _features(hub, images)
+    expected = forward(hub, images)
     if backbone.pooling == "avg":
         expected = expected[:, 1:].mean(axis=1)
-    np.testing.assert_allclose(_features(backbone, images), expected, atol=1e-4)
+    np.testing.assert_allclose(forward(backbone, images), expected, atol=1e-4)
     with pytest.raises(ValueError, match="init_preset must be a keras-hub preset"):
         PretrainConfig(init_preset=str(tmp_path / "absent"))
