@@ -6,7 +6,7 @@ a `PretrainConfig` (its values from the method's preset,
 `keras_ssl.recipes.presets`), fits with an online k-NN monitor, and measures
 the frozen representation with k-NN and a linear probe next to the same
 backbone at random initialisation. `keras_ssl.recipes.run` calls it for
-`keras-ssl pretrain simclr|moco|byol|dino|mae|beit`.
+`keras-ssl pretrain simclr|moco|byol|dino|simsiam|barlow_twins|vicreg|swav|mae|beit`.
 """
 
 import dataclasses
@@ -261,6 +261,40 @@ def _build_dino(config, encoder, steps_per_epoch, images):
     )
 
 
+def _build_simsiam(config, encoder, steps_per_epoch, images):
+    from keras_ssl.models import SimSiam
+
+    return SimSiam(encoder, **config.method_options)
+
+
+def _build_barlow_twins(config, encoder, steps_per_epoch, images):
+    from keras_ssl.models import BarlowTwins
+
+    return BarlowTwins(encoder, **config.method_options)
+
+
+def _build_vicreg(config, encoder, steps_per_epoch, images):
+    from keras_ssl.models import VICReg
+
+    return VICReg(encoder, **config.method_options)
+
+
+def _build_swav(config, encoder, steps_per_epoch, images):
+    """SwAV on a free-size copy of `encoder` when it takes local crops; the
+    queue's start and the prototypes' freeze given in epochs become steps."""
+    from keras_ssl.models.ssl_model import with_free_image_size
+    from keras_ssl.models.swav import SwAV
+
+    options = dict(config.method_options)
+    for epochs, steps in (("queue_start_epochs", "queue_start_step"),
+                          ("freeze_prototypes_epochs", "freeze_prototypes_steps")):
+        options.setdefault(steps, int(options.pop(epochs, 0) * steps_per_epoch))
+    if config.num_local_crops:
+        encoder = with_free_image_size(encoder)
+    return SwAV(encoder, num_local_crops=int(config.num_local_crops),
+                temperature=config.temperature, **options)
+
+
 def _build_mae(config, encoder, steps_per_epoch, images):
     from keras_ssl.models import MAE
 
@@ -359,6 +393,10 @@ RECIPES = {
     "moco": Recipe(_build_moco, _two_views),
     "byol": Recipe(_build_byol, _byol_views),
     "dino": Recipe(_build_dino, _multi_crop_views, callbacks=_dino_callbacks),
+    "simsiam": Recipe(_build_simsiam, _two_views),
+    "barlow_twins": Recipe(_build_barlow_twins, _byol_views),
+    "vicreg": Recipe(_build_vicreg, _byol_views),
+    "swav": Recipe(_build_swav, _multi_crop_views),
     "mae": Recipe(_build_mae, _single_crops, artifacts=_mae_artifacts),
     "beit": Recipe(_build_beit, _single_crops, artifacts=_beit_artifacts),
 }

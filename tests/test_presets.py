@@ -63,6 +63,49 @@ PAPERS = {
         "method_options.teacher_momentum": 0.996,
         "method_options.final_teacher_momentum": 1.0,
     },
+    "simsiam": {
+        "backbone": "resnet50", "image_size": 224, "batch_size": 512,
+        "optimizer": "sgd", "learning_rate": 0.1, "weight_decay": 1e-4,
+        "epochs": 100, "crop_scale": (0.2, 1.0), "grayscale_p": 0.2,
+        "blur_p": 0.5, "method_options.projection_dim": 2048,
+        "method_options.projection_hidden_dims": (2048, 2048),
+        "method_options.prediction_hidden_dims": (512,),
+    },
+    "barlow_twins": {
+        "backbone": "resnet50", "image_size": 224, "batch_size": 2048,
+        "optimizer": "lars", "learning_rate": 1.6, "weight_decay": 1.5e-6,
+        "warmup_epochs": 10, "epochs": 1000, "crop_scale": (0.08, 1.0),
+        "grayscale_p": 0.2, "blur_p": 1.0,
+        "method_options.projection_dim": 8192,
+        "method_options.projection_hidden_dims": (8192, 8192),
+        "method_options.lambda_offdiag": 5e-3,
+    },
+    "vicreg": {
+        "backbone": "resnet50", "image_size": 224, "batch_size": 2048,
+        "optimizer": "lars", "learning_rate": 1.6, "weight_decay": 1e-6,
+        "warmup_epochs": 10, "epochs": 1000, "crop_scale": (0.08, 1.0),
+        "grayscale_p": 0.2, "blur_p": 1.0,
+        "method_options.projection_dim": 8192,
+        "method_options.projection_hidden_dims": (8192, 8192),
+        "method_options.invariance_weight": 25.0,
+        "method_options.variance_weight": 25.0,
+        "method_options.covariance_weight": 1.0,
+    },
+    "swav": {
+        "backbone": "resnet50", "image_size": 224, "batch_size": 256,
+        "optimizer": "lars", "learning_rate": 0.6, "weight_decay": 1e-6,
+        "epochs": 400, "temperature": 0.1, "crop_scale": (0.14, 1.0),
+        "num_local_crops": 6, "local_crop_size": 96,
+        "local_crop_scale": (0.05, 0.14),
+        "method_options.num_prototypes": 3000,
+        "method_options.projection_dim": 128,
+        "method_options.projection_hidden_dims": (2048,),
+        "method_options.sinkhorn_epsilon": 0.05,
+        "method_options.sinkhorn_iterations": 3,
+        "method_options.queue_size": 3840,
+        "method_options.queue_start_epochs": 15,
+        "method_options.freeze_prototypes_epochs": 1,
+    },
     "mae": {
         "backbone": "vit_base16", "image_size": 224, "batch_size": 4096,
         "optimizer": "adamw", "learning_rate": 2.4e-3, "weight_decay": 0.05,
@@ -192,7 +235,7 @@ def test_overrides_and_their_errors():
     with pytest.raises(ValueError, match="no preset 'imagenet'"):
         recipes.make_config("simclr", "imagenet")
     with pytest.raises(ValueError, match="unknown method"):
-        recipes.make_config("swav")
+        recipes.make_config("simclrv2")
     with pytest.raises(ValueError, match="temperature applies"):
         recipes.make_config("byol", overrides={"temperature": 0.1})
 
@@ -227,10 +270,13 @@ def test_vision_paper_preset_builds_its_method(method):
         encoder = CIFARResNetBackbone((8,), (1,), image_shape=(None, None, 3))
     # The paper's method options are valid constructor arguments.
     model = make_method(paper, encoder, steps_per_epoch=10, images=images)
-    assert type(model).__name__.lower().startswith(method)
+    assert type(model).__name__ == recipes.METHODS[method].model
     if method == "dino":  # 30 warmup epochs of 10 steps
         assert model.warmup_teacher_temp_steps == 300
         assert model.num_local_crops == 10
+    if method == "swav":  # epochs of 10 steps: queue from 15, freeze 1
+        assert (model.queue_start_step, model.freeze_prototypes_steps) == (150, 10)
+        assert model.num_local_crops == 6
 
 
 def test_wav2vec2_base_preset_builds_at_a_narrow_width():

@@ -20,7 +20,7 @@ from keras_ssl.callbacks import StopAtStep, fit_schedule
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"method": "swav"}, "unknown vision method"),
+        ({"method": "simclrv2"}, "unknown vision method"),
         ({"backbone": "vgg"}, "unknown backbone"),
         ({"optimizer": "adagrad"}, "unknown optimizer"),
         ({"epochs": 0}, "epochs"),

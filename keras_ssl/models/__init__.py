@@ -1,5 +1,6 @@
 """Self-supervised methods, one `keras.Model` subclass each."""
 
+from keras_ssl.models.barlow_twins import BarlowTwins
 from keras_ssl.models.beit import BEiT
 from keras_ssl.models.byol import BYOL
 from keras_ssl.models.causal_lm import CausalLanguageModel
@@ -9,6 +10,7 @@ from keras_ssl.models.mae import MAE
 from keras_ssl.models.masked_lm import MaskedLanguageModel
 from keras_ssl.models.moco import MoCo, MoCoV3
 from keras_ssl.models.simclr import SimCLR
+from keras_ssl.models.simsiam import SimSiam
 from keras_ssl.models.span_corruption import T5SpanCorruption
 from keras_ssl.models.ssl_model import (
     SSLModel,
@@ -19,6 +21,7 @@ from keras_ssl.models.ssl_model import (
     use_batch_statistics,
     with_free_image_size,
 )
+from keras_ssl.models.vicreg import VICReg
 from keras_ssl.models.vq_tokenizer import VQTokenizer
 from keras_ssl.models.wav2vec2 import Wav2Vec2
 from keras_ssl.models.wav2vec2_ctc import Wav2Vec2CTC
@@ -32,6 +35,9 @@ METHODS = {
     "mocov3": MoCoV3,
     "byol": BYOL,
     "dino": DINO,
+    "simsiam": SimSiam,
+    "barlow_twins": BarlowTwins,
+    "vicreg": VICReg,
     "mae": MAE,
     "beit": BEiT,
     "vq_tokenizer": VQTokenizer,

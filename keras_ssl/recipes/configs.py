@@ -128,14 +128,14 @@ class PretrainConfig:
     weight_decay: float | None = _f(None, "weight decay")
     beta_2: float | None = _f(None, "AdamW's beta_2")
     warmup_epochs: int | None = _f(None, "epochs of linear warmup before the cosine decay")
-    temperature: float | None = _f(None, "simclr and moco: the softmax temperature")
+    temperature: float | None = _f(None, "simclr, moco and swav: the softmax temperature")
     crop_scale: tuple | None = _f(None, "area fraction (low, high) of the random resized crops (DINO: the global crops)")
     jitter_strength: float | None = _f(None, "colour jitter strength s (brightness 0.8s, ..., hue 0.2s)")
     grayscale_p: float | None = _f(None, "probability of turning a view to grayscale")
     blur_p: float | None = _f(None, "probability of Gaussian blur (BYOL: > 0 turns on its 1.0 / 0.1 pair)")
-    num_local_crops: int | None = _f(None, "dino: small local crops per image")
-    local_crop_size: int | None = _f(None, "dino: side of the local crops (default: half the image)")
-    local_crop_scale: tuple | None = _f(None, "dino: area fraction (low, high) of the local crops")
+    num_local_crops: int | None = _f(None, "dino and swav: small local crops per image")
+    local_crop_size: int | None = _f(None, "dino and swav: side of the local crops (default: half the image)")
+    local_crop_scale: tuple | None = _f(None, "dino and swav: area fraction (low, high) of the local crops")
     knn_every: int | None = _f(None, "online k-NN accuracy every N epochs")
     fine_tune_epochs: int | None = _f(None, "epochs of end-to-end fine-tuning in the evaluation (0: none)")
     init_preset: str | None = _f(None, "a keras-hub preset directory on disk whose weights initialise the backbone (keras-hub ResNet or ViT of the same architecture)")
@@ -162,9 +162,10 @@ class PretrainConfig:
             if getattr(self, name) is not None:
                 setattr(self, name, tuple(getattr(self, name)))
         if self.temperature is not None:
-            if self.method not in ("simclr", "moco"):
+            if self.method not in ("simclr", "moco", "swav"):
                 raise ValueError(
-                    f"temperature applies to simclr and moco, not {self.method}"
+                    "temperature applies to simclr, moco and swav, not "
+                    f"{self.method}"
                 )
             if not self.temperature > 0:
                 raise ValueError(f"temperature must be > 0, got {self.temperature}")

@@ -225,6 +225,154 @@ _VISION = {
             "gradient clipping at 3.0.",
         ),
     },
+    "simsiam": {
+        "embedded": _digits(
+            "SimSiam on the embedded digits: projector 256 x 2 with batch "
+            "norm, predictor bottleneck 64, batch 256, 80 epochs.",
+            epochs=80,
+            method_options=dict(projection_dim=256, projection_hidden_dims=(256,),
+                                prediction_hidden_dims=(64,)),
+        ),
+        "paper": Preset(
+            "paper",
+            "SimSiam ResNet-50 on ImageNet: batch 512, SGD 0.1, 3-layer "
+            "projector of 2048, predictor 512, 100 epochs.",
+            dict(
+                backbone="resnet50", image_size=224, epochs=100, steps=None,
+                batch_size=512, optimizer="sgd", learning_rate=0.05 * 512 / 256,
+                weight_decay=1e-4, beta_2=0.999, warmup_epochs=0,
+                temperature=None, crop_scale=(0.2, 1.0),
+                jitter_strength=0.5,  # MoCo v2's (0.4, 0.4, 0.4, 0.1)
+                grayscale_p=0.2, blur_p=0.5, num_local_crops=None,
+                local_crop_size=None, local_crop_scale=None, knn_every=10,
+                fine_tune_epochs=0,
+                method_options=dict(projection_dim=2048,
+                                    projection_hidden_dims=(2048, 2048),
+                                    prediction_hidden_dims=(512,)),
+            ),
+            reference="Chen & He 2021, Exploring Simple Siamese Representation "
+            "Learning: section 3, appendix A (implementation details).",
+            notes="The paper keeps the predictor's learning rate fixed (not "
+            "decayed); here one cosine schedule moves every weight. Its "
+            "projector's last batch norm has no learned offset; here it has.",
+        ),
+    },
+    "barlow_twins": {
+        "embedded": _digits(
+            "Barlow Twins on the embedded digits: projector 512 x 3, lambda "
+            "5e-3, BYOL's views, batch 256, 80 epochs.",
+            epochs=80,
+            method_options=dict(projection_dim=512,
+                                projection_hidden_dims=(512, 512),
+                                lambda_offdiag=5e-3),
+        ),
+        "paper": Preset(
+            "paper",
+            "Barlow Twins ResNet-50 on ImageNet: projector 8192 x 3, lambda "
+            "5e-3, batch 2048, LARS 1.6, 1000 epochs.",
+            dict(
+                backbone="resnet50", image_size=224, epochs=1000, steps=None,
+                batch_size=2048, optimizer="lars",
+                learning_rate=0.2 * 2048 / 256, weight_decay=1.5e-6,
+                beta_2=0.999, warmup_epochs=10, temperature=None,
+                crop_scale=(0.08, 1.0),
+                jitter_strength=0.5,  # BYOL's (0.4, 0.4, 0.2, 0.1)
+                grayscale_p=0.2,
+                blur_p=1.0,  # > 0: BYOL's asymmetric pair, 1.0 / 0.1
+                num_local_crops=None, local_crop_size=None,
+                local_crop_scale=None, knn_every=10, fine_tune_epochs=0,
+                method_options=dict(projection_dim=8192,
+                                    projection_hidden_dims=(8192, 8192),
+                                    lambda_offdiag=5e-3),
+            ),
+            reference="Zbontar et al. 2021, Barlow Twins: Self-Supervised "
+            "Learning via Redundancy Reduction: sections 2, 3 "
+            "(implementation details), appendix.",
+            notes="The paper's LARS uses 0.0048 x batch/256 for biases and "
+            "batch-norm parameters and leaves them out of weight decay; here "
+            "LARS adapts every weight with one learning rate.",
+        ),
+    },
+    "vicreg": {
+        "embedded": _digits(
+            "VICReg on the embedded digits: expander 512 x 3, weights "
+            "25 / 25 / 1, BYOL's views, batch 256, 80 epochs.",
+            epochs=80,
+            method_options=dict(projection_dim=512,
+                                projection_hidden_dims=(512, 512),
+                                invariance_weight=25.0, variance_weight=25.0,
+                                covariance_weight=1.0),
+        ),
+        "paper": Preset(
+            "paper",
+            "VICReg ResNet-50 on ImageNet: expander 8192 x 3, weights "
+            "25 / 25 / 1, batch 2048, LARS 1.6, 1000 epochs.",
+            dict(
+                backbone="resnet50", image_size=224, epochs=1000, steps=None,
+                batch_size=2048, optimizer="lars",
+                learning_rate=0.2 * 2048 / 256, weight_decay=1e-6,
+                beta_2=0.999, warmup_epochs=10, temperature=None,
+                crop_scale=(0.08, 1.0),
+                jitter_strength=0.5,  # BYOL's (0.4, 0.4, 0.2, 0.1)
+                grayscale_p=0.2,
+                blur_p=1.0,  # > 0: BYOL's asymmetric pair, 1.0 / 0.1
+                num_local_crops=None, local_crop_size=None,
+                local_crop_scale=None, knn_every=10, fine_tune_epochs=0,
+                method_options=dict(projection_dim=8192,
+                                    projection_hidden_dims=(8192, 8192),
+                                    invariance_weight=25.0, variance_weight=25.0,
+                                    covariance_weight=1.0),
+            ),
+            reference="Bardes, Ponce & LeCun 2022, VICReg: "
+            "Variance-Invariance-Covariance Regularization for "
+            "Self-Supervised Learning: section 4.1, appendix C.1.",
+            notes="The paper's LARS leaves biases and batch-norm parameters "
+            "out of the adaptation and weight decay; here LARS adapts every "
+            "weight.",
+        ),
+    },
+    "swav": {
+        "embedded": _digits(
+            "SwAV on the embedded digits: 2 global + 4 local crops, 64 "
+            "prototypes, a queue of 1,024 from epoch 5, prototypes frozen for "
+            "the first epoch, batch 64, 40 epochs.",
+            epochs=40, batch_size=64, temperature=0.1, crop_scale=(0.4, 1.0),
+            num_local_crops=4, local_crop_size=None, local_crop_scale=(0.1, 0.4),
+            method_options=dict(num_prototypes=64, projection_dim=64,
+                                projection_hidden_dims=(256,),
+                                sinkhorn_epsilon=0.05, sinkhorn_iterations=3,
+                                queue_size=1024, queue_start_epochs=5,
+                                freeze_prototypes_epochs=1),
+        ),
+        "paper": Preset(
+            "paper",
+            "SwAV ResNet-50 on ImageNet with small batches: 2 x 224 + 6 x 96 "
+            "crops, 3,000 prototypes, a queue of 3,840 from epoch 15, batch "
+            "256, LARS 0.6, 400 epochs.",
+            dict(
+                backbone="resnet50", image_size=224, epochs=400, steps=None,
+                batch_size=256, optimizer="lars", learning_rate=0.6,
+                weight_decay=1e-6, beta_2=0.999, warmup_epochs=0,
+                temperature=0.1, crop_scale=(0.14, 1.0), jitter_strength=1.0,
+                grayscale_p=0.2, blur_p=0.5, num_local_crops=6,
+                local_crop_size=96, local_crop_scale=(0.05, 0.14), knn_every=10,
+                fine_tune_epochs=0,
+                method_options=dict(num_prototypes=3000, projection_dim=128,
+                                    projection_hidden_dims=(2048,),
+                                    sinkhorn_epsilon=0.05, sinkhorn_iterations=3,
+                                    queue_size=3840, queue_start_epochs=15,
+                                    freeze_prototypes_epochs=1),
+            ),
+            reference="Caron et al. 2020, Unsupervised Learning of Visual "
+            "Features by Contrasting Cluster Assignments: sections 3, 4, "
+            "appendix A; the 400-epoch batch-256 command of the official "
+            "repository.",
+            notes="The paper's cosine schedule ends at 0.0006, here at 0; its "
+            "crops all blur with p 0.5 and none is solarized, while the "
+            "multi-crop views here are DINO's (global blur 1.0 / 0.1 and "
+            "solarization 0.2, local blur 0.5).",
+        ),
+    },
     "mae": {
         "embedded": _digits_vit(
             "MAE on the embedded digits: vit_tiny, 75% masking, a 4-block "

@@ -76,7 +76,8 @@ def assert_same_step(got, expected):
 # devices differently (queue, center, masks, global contrast); every method
 # with KERAS_SSL_FULL_MATRIX=1.
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution is JAX-only")
-@pytest.mark.parametrize("case", matrix_params({"moco", "dino", "mae", "clip"}))
+@pytest.mark.parametrize(
+    "case", matrix_params({"moco", "dino", "mae", "clip", "vicreg", "swav"}))
 def test_jax_data_parallel_step_matches_one_device(case, small_images):
     import jax
 
@@ -90,11 +91,13 @@ def test_jax_data_parallel_step_matches_one_device(case, small_images):
 
 # By default the methods with their own cross-replica code (the gathered
 # negatives of SimCLR and CLIP, MoCo's gathered enqueue, DINO's center, MAE's
-# global mask draw, the VQ codebook statistics); all with the full matrix.
+# global mask draw, the VQ codebook statistics, the global batch statistics of
+# Barlow Twins and VICReg, SwAV's global Sinkhorn); all with the full matrix.
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute only")
 @pytest.mark.parametrize(
     "case",
-    matrix_params({"simclr", "moco", "dino", "mae", "vq_tokenizer", "clip"}),
+    matrix_params({"simclr", "moco", "dino", "mae", "vq_tokenizer", "clip",
+                   "barlow_twins", "vicreg", "swav"}),
 )
 def test_mirrored_strategy_step_matches_one_device(
     case, small_images, mirrored_strategy

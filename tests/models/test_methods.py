@@ -73,6 +73,15 @@ def test_keras_round_trip_is_identical(trained, small_images, tmp_path):
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
 
 
+_CLASSIFIER_TRAINED = set()
+
+
+def _architecture(encoder):
+    """An encoder's class and config, without its (numbered) name."""
+    config = {k: v for k, v in encoder.get_config().items() if k != "name"}
+    return type(encoder).__name__, repr(sorted(config.items()))
+
+
 def test_encoder_exports_and_reloads_as_backbone(trained, digits, tmp_path):
     case, model, _, _ = trained
     encoder = model.encoder
@@ -98,7 +107,13 @@ def test_encoder_exports_and_reloads_as_backbone(trained, digits, tmp_path):
             rtol=1e-6,
             atol=1e-6,
         )
-    # A downstream classifier over the reloaded backbone trains.
+    # A downstream classifier over the reloaded backbone trains: once per
+    # encoder architecture (most methods share the harness's tiny ResNet;
+    # what differs between them, the trained weights, reloads above).
+    architecture = _architecture(encoder)
+    if architecture in _CLASSIFIER_TRAINED:
+        return
+    _CLASSIFIER_TRAINED.add(architecture)
     # Backbones return feature maps or tokens (keras-hub's convention).
     layers = [keras.Input(images.shape[1:]), reloaded]
     pooling = {4: keras.layers.GlobalAveragePooling2D,
@@ -128,7 +143,8 @@ def test_same_loss_on_every_backend(case, small_images):
         f"{case.name}`"
     )
     loss = deterministic_loss(case, small_images)
-    np.testing.assert_allclose(loss, goldens[case.name], rtol=1e-5)
+    np.testing.assert_allclose(loss, goldens[case.name], rtol=1e-5,
+                               atol=case.golden_atol)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)

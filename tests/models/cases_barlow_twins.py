@@ -1,0 +1,31 @@
+"""Barlow Twins in the shared method harness (tests/harness.py)."""
+
+from harness import (
+    IMAGE_SIZE,
+    MethodCase,
+    _two_fixed_views,
+    _two_view_bad_inputs,
+    tiny_encoder,
+)
+from keras_ssl.data import byol_augmentations, multi_view_dataset
+from keras_ssl.models import BarlowTwins
+
+CASE = MethodCase(
+    name="barlow_twins",
+    build_model=lambda: BarlowTwins(
+        tiny_encoder(),
+        projection_dim=16,
+        projection_hidden_dims=(16, 16),
+        lambda_offdiag=0.05,
+    ),
+    make_dataset=lambda images, batch_size: multi_view_dataset(
+        images,
+        byol_augmentations(IMAGE_SIZE, crop_scale=(0.2, 1.0)),
+        batch_size=batch_size,
+        seed=0,
+        repeat=True,
+    ),
+    fixed_inputs=_two_fixed_views,
+    bad_inputs=_two_view_bad_inputs,
+    metrics=("on_diagonal", "off_diagonal", "representation_std"),
+)

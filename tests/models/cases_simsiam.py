@@ -1,0 +1,32 @@
+"""SimSiam in the shared method harness (tests/harness.py)."""
+
+from harness import (
+    IMAGE_SIZE,
+    MethodCase,
+    _two_fixed_views,
+    _two_view_bad_inputs,
+    tiny_encoder,
+)
+from keras_ssl.data import SimCLRAugmentation, multi_view_dataset
+from keras_ssl.models import SimSiam
+
+CASE = MethodCase(
+    name="simsiam",
+    build_model=lambda: SimSiam(
+        tiny_encoder(),
+        projection_dim=16,
+        projection_hidden_dims=(16,),
+        prediction_hidden_dims=(8,),
+    ),
+    make_dataset=lambda images, batch_size: multi_view_dataset(
+        images,
+        SimCLRAugmentation(IMAGE_SIZE, crop_scale=(0.2, 1.0)),
+        batch_size=batch_size,
+        seed=0,
+        repeat=True,
+    ),
+    fixed_inputs=_two_fixed_views,
+    bad_inputs=_two_view_bad_inputs,
+    metrics=("representation_std",),
+    golden_atol=1e-6,  # a cosine near 0 at the deterministic weights
+)
