@@ -13,7 +13,8 @@ from its arguments: there the submodules load on first use, after the choice.
 Submodules:
 
     keras_ssl.models      SSLModel (the shared trainer), SimCLR, MoCo, MoCoV3,
-                          BYOL, DINO, MAE, BEiT, VQTokenizer, CLIP,
+                          BYOL, DINO, SimSiam, BarlowTwins, VICReg, SwAV,
+                          MAE, BEiT, VQTokenizer, CLIP,
                           MaskedLanguageModel (BERT, RoBERTa),
                           CausalLanguageModel (GPT), T5SpanCorruption (T5),
                           Wav2Vec2, Wav2Vec2CTC (speech)
@@ -62,6 +63,10 @@ _NAMES = {
     "MoCoV3": "models",
     "BYOL": "models",
     "DINO": "models",
+    "SimSiam": "models",
+    "BarlowTwins": "models",
+    "VICReg": "models",
+    "SwAV": "models",
     "MAE": "models",
     "BEiT": "models",
     "VQTokenizer": "models",

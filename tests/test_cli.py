@@ -162,7 +162,7 @@ def test_a_flag_the_method_does_not_take(capsys):
 
 def test_temperature_of_a_method_without_one(capsys):
     message = _error(["pretrain", "byol", "--temperature", "0.1"], capsys)
-    assert "temperature applies to simclr and moco" in message
+    assert "temperature applies to simclr, moco and swav" in message
 
 
 def _error(args, capsys):

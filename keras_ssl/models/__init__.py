@@ -21,6 +21,7 @@ from keras_ssl.models.ssl_model import (
     use_batch_statistics,
     with_free_image_size,
 )
+from keras_ssl.models.swav import SwAV
 from keras_ssl.models.vicreg import VICReg
 from keras_ssl.models.vq_tokenizer import VQTokenizer
 from keras_ssl.models.wav2vec2 import Wav2Vec2
@@ -38,6 +39,7 @@ METHODS = {
     "simsiam": SimSiam,
     "barlow_twins": BarlowTwins,
     "vicreg": VICReg,
+    "swav": SwAV,
     "mae": MAE,
     "beit": BEiT,
     "vq_tokenizer": VQTokenizer,

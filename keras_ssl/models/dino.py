@@ -11,6 +11,7 @@ from keras_ssl.losses.dino import (
     update_center,
 )
 from keras_ssl.models.ssl_model import (
+    NUM_GLOBAL_CROPS,
     SSLModel,
     clone_as_target,
     cosine_schedule,
@@ -18,7 +19,6 @@ from keras_ssl.models.ssl_model import (
     use_batch_statistics,
 )
 
-NUM_GLOBAL_CROPS = 2
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -119,6 +119,7 @@ class DINO(SSLModel):
     ```
     """
 
+    batch_statistic = "the center is a batch statistic"
     nan_hints = (
         "teacher or student temperature too low, or a collapsed teacher "
         "(check teacher_entropy; lower the learning rate, raise "
@@ -247,85 +248,6 @@ class DINO(SSLModel):
         )
 
     # --- inputs ---------------------------------------------------------------
-    def _check_crop_shapes(self, shapes):
-        """Validates the crops' shapes: count, rank, sizes, batch size."""
-        num_crops = NUM_GLOBAL_CROPS + self.num_local_crops
-        if not isinstance(shapes, (tuple, list)) or not all(
-            isinstance(s, (tuple, list)) for s in shapes
-        ):
-            got = tuple(shapes) if isinstance(shapes, (tuple, list)) else shapes
-            raise ValueError(
-                f"DINO expects a tuple of crops ({NUM_GLOBAL_CROPS} global, then "
-                f"{self.num_local_crops} local), got a single input of shape "
-                f"{got}. Build inputs with "
-                "`keras_ssl.data.multicrop.multi_crop_dataset`."
-            )
-        if len(shapes) != num_crops:
-            raise ValueError(
-                f"DINO expects {NUM_GLOBAL_CROPS} global + {self.num_local_crops} "
-                f"local crops = {num_crops} views per example, got {len(shapes)}."
-            )
-        for i, shape in enumerate(shapes):
-            if len(shape) != 4:
-                raise ValueError(
-                    f"DINO: crop {i} must be a batch of images of rank 4 "
-                    f"(batch, height, width, channels); got shape {tuple(shape)}."
-                )
-            if shape[0] is not None and shape[0] < 2:
-                raise ValueError(
-                    "DINO needs at least 2 images per batch (the center is a "
-                    f"batch statistic); got a batch of {shape[0]}."
-                )
-        groups = (
-            ("global", shapes[:NUM_GLOBAL_CROPS]),
-            ("local", shapes[NUM_GLOBAL_CROPS:]),
-        )
-        for kind, group in groups:
-            for i, shape in enumerate(group):
-                if tuple(shape) != tuple(group[0]):
-                    raise ValueError(
-                        f"DINO: all {kind} crops must have the same shape; "
-                        f"{kind} crop 0 has {tuple(group[0])} and {kind} crop "
-                        f"{i} has {tuple(shape)}."
-                    )
-        first = tuple(shapes[0])
-        for shape in shapes[NUM_GLOBAL_CROPS:]:
-            if (shape[0], shape[3]) != (first[0], first[3]):
-                raise ValueError(
-                    "DINO: local crops must have the same batch size and "
-                    f"channels as the global crops; got {tuple(shape)} and "
-                    f"{first}."
-                )
-        return [tuple(s) for s in shapes]
-
-    def check_crops(self, crops):
-        """Validates the crops, returns `(global_crops, local_crops)`."""
-        if not isinstance(crops, (tuple, list)):
-            self._check_crop_shapes(tuple(getattr(crops, "shape", ())))
-        self._check_crop_shapes([tuple(c.shape) for c in crops])
-        global_crops = self.check_views(crops[:NUM_GLOBAL_CROPS])
-        local_crops = tuple(crops[NUM_GLOBAL_CROPS:])
-        if local_crops:
-            local_crops = self.check_views(local_crops)
-        return global_crops, local_crops
-
-    def _check_encoder_accepts(self, shapes):
-        inputs = getattr(self.encoder, "inputs", None)
-        if not inputs:
-            return
-        expected = tuple(inputs[0].shape)
-        for shape in (shapes[0], shapes[-1]):
-            if len(expected) == 4 and any(
-                e is not None and e != s for e, s in zip(expected[1:], shape[1:])
-            ):
-                raise ValueError(
-                    f"DINO: the encoder takes images of shape {expected} but "
-                    f"the crops have shape {shape}. Build the encoder with a "
-                    "free image size, e.g. `image_shape=(None, None, 3)`, so "
-                    "that it accepts global and local crops."
-                )
-
-    # --- model ----------------------------------------------------------------
     def build_networks(self, feature_dim, image_shape=None):
         """Creates the student head and the teacher (a copy of the student)."""
         self.head = DINOHead(
@@ -352,8 +274,8 @@ class DINO(SSLModel):
             use_batch_statistics(network)
 
     def build(self, crops_shape):
-        shapes = self._check_crop_shapes(crops_shape)
-        self._check_encoder_accepts(shapes)
+        shapes = self.check_crop_shapes(crops_shape, self.num_local_crops)
+        self.check_encoder_accepts(shapes)
         self.build_networks_late(shapes[0])
         self.built = True
 
@@ -369,7 +291,7 @@ class DINO(SSLModel):
         """Returns `(student_outputs, teacher_outputs)`: lists of `(B, K)`
         logits, the student's for every crop (globals first), the teacher's
         for the global crops."""
-        global_crops, local_crops = self.check_crops(crops)
+        global_crops, local_crops = self.check_crops(crops, self.num_local_crops)
         global_batch = ops.concatenate(global_crops, axis=0)
         student = list(
             ops.split(self.student(global_batch, training), NUM_GLOBAL_CROPS, 0)

@@ -23,6 +23,8 @@ from keras.src.losses.loss import scale_loss_for_distribution
 from keras_ssl.layers.vit import prefix_tokens
 
 _BACKEND = keras.backend.backend()
+# Multi-crop methods (DINO, SwAV): the first views are the global crops.
+NUM_GLOBAL_CROPS = 2
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
@@ -462,6 +464,94 @@ class SSLModel(keras.Model):
                 f"and in-batch comparisons need 2); got a batch of {first[0]}."
             )
         return tuple(views)
+
+    # --- multi-crop views (DINO, SwAV) --------------------------------------
+    # Why a batch needs 2 images, for the multi-crop error message.
+    batch_statistic = "in-batch statistics need 2"
+
+    def check_crop_shapes(self, shapes, num_local_crops):
+        """Validates multi-crop shapes (count, rank, sizes, batch size):
+        `NUM_GLOBAL_CROPS` global crops, then `num_local_crops` local ones,
+        as `keras_ssl.data.multicrop.multi_crop_dataset` makes them."""
+        name = type(self).__name__
+        num_crops = NUM_GLOBAL_CROPS + num_local_crops
+        if not isinstance(shapes, (tuple, list)) or not all(
+            isinstance(s, (tuple, list)) for s in shapes
+        ):
+            got = tuple(shapes) if isinstance(shapes, (tuple, list)) else shapes
+            raise ValueError(
+                f"{name} expects a tuple of crops ({NUM_GLOBAL_CROPS} global, "
+                f"then {num_local_crops} local), got a single input of shape "
+                f"{got}. Build inputs with "
+                "`keras_ssl.data.multicrop.multi_crop_dataset`."
+            )
+        if len(shapes) != num_crops:
+            raise ValueError(
+                f"{name} expects {NUM_GLOBAL_CROPS} global + {num_local_crops} "
+                f"local crops = {num_crops} views per example, got {len(shapes)}."
+            )
+        for i, shape in enumerate(shapes):
+            if len(shape) != 4:
+                raise ValueError(
+                    f"{name}: crop {i} must be a batch of images of rank 4 "
+                    f"(batch, height, width, channels); got shape {tuple(shape)}."
+                )
+            if shape[0] is not None and shape[0] < 2:
+                raise ValueError(
+                    f"{name} needs at least 2 images per batch "
+                    f"({self.batch_statistic}); got a batch of {shape[0]}."
+                )
+        for kind, group in (
+            ("global", shapes[:NUM_GLOBAL_CROPS]),
+            ("local", shapes[NUM_GLOBAL_CROPS:]),
+        ):
+            for i, shape in enumerate(group):
+                if tuple(shape) != tuple(group[0]):
+                    raise ValueError(
+                        f"{name}: all {kind} crops must have the same shape; "
+                        f"{kind} crop 0 has {tuple(group[0])} and {kind} crop "
+                        f"{i} has {tuple(shape)}."
+                    )
+        first = tuple(shapes[0])
+        for shape in shapes[NUM_GLOBAL_CROPS:]:
+            if (shape[0], shape[3]) != (first[0], first[3]):
+                raise ValueError(
+                    f"{name}: local crops must have the same batch size and "
+                    f"channels as the global crops; got {tuple(shape)} and "
+                    f"{first}."
+                )
+        return [tuple(s) for s in shapes]
+
+    def check_crops(self, crops, num_local_crops):
+        """Validates multi-crop views, returns `(global_crops, local_crops)`."""
+        if not isinstance(crops, (tuple, list)):
+            self.check_crop_shapes(tuple(getattr(crops, "shape", ())),
+                                   num_local_crops)
+        self.check_crop_shapes([tuple(c.shape) for c in crops], num_local_crops)
+        global_crops = self.check_views(crops[:NUM_GLOBAL_CROPS])
+        local_crops = tuple(crops[NUM_GLOBAL_CROPS:])
+        if local_crops:
+            local_crops = self.check_views(local_crops)
+        return global_crops, local_crops
+
+    def check_encoder_accepts(self, shapes):
+        """Raises unless the encoder takes the global and the local crops'
+        sizes (a fixed `image_shape` cannot take both)."""
+        inputs = getattr(self.encoder, "inputs", None)
+        if not inputs:
+            return
+        expected = tuple(inputs[0].shape)
+        for shape in (shapes[0], shapes[-1]):
+            if len(expected) == 4 and any(
+                e is not None and e != s for e, s in zip(expected[1:], shape[1:])
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: the encoder takes images of shape "
+                    f"{expected} but the crops have shape {shape}. Build the "
+                    "encoder with a free image size, e.g. `image_shape=(None, "
+                    "None, 3)` (`keras_ssl.models.with_free_image_size`), so "
+                    "that it accepts global and local crops."
+                )
 
     # --- one batch of images (masked image models, tokenizers) -------------
     def split_image_inputs(self, inputs, extra_key=None):

@@ -11,9 +11,12 @@ from keras_ssl.losses.swav import (
     sinkhorn_knopp,
     swapped_prediction_loss,
 )
-from keras_ssl.models.ssl_model import SSLModel, _multi_replica_context
+from keras_ssl.models.ssl_model import (
+    NUM_GLOBAL_CROPS,
+    SSLModel,
+    _multi_replica_context,
+)
 
-NUM_GLOBAL_CROPS = 2
 
 
 def _is_int(value):
@@ -180,6 +183,7 @@ class SwAV(SSLModel):
     ```
     """
 
+    batch_statistic = "the codes partition the batch among the prototypes"
     nan_hints = (
         "a temperature or Sinkhorn epsilon too low (SwAV: temperature 0.1, "
         "sinkhorn_epsilon 0.03-0.05)",
@@ -275,86 +279,6 @@ class SwAV(SSLModel):
         self.add_metric_trackers("code_entropy", "prototype_usage")
 
     # --- inputs ---------------------------------------------------------------
-    def _check_crop_shapes(self, shapes):
-        """Validates the crops' shapes: count, rank, sizes, batch size."""
-        num_crops = NUM_GLOBAL_CROPS + self.num_local_crops
-        if not isinstance(shapes, (tuple, list)) or not all(
-            isinstance(s, (tuple, list)) for s in shapes
-        ):
-            got = tuple(shapes) if isinstance(shapes, (tuple, list)) else shapes
-            raise ValueError(
-                f"SwAV expects a tuple of crops ({NUM_GLOBAL_CROPS} global, "
-                f"then {self.num_local_crops} local), got a single input of "
-                f"shape {got}. Build inputs with "
-                "`keras_ssl.data.multicrop.multi_crop_dataset`."
-            )
-        if len(shapes) != num_crops:
-            raise ValueError(
-                f"SwAV expects {NUM_GLOBAL_CROPS} global + "
-                f"{self.num_local_crops} local crops = {num_crops} views per "
-                f"example, got {len(shapes)}."
-            )
-        for i, shape in enumerate(shapes):
-            if len(shape) != 4:
-                raise ValueError(
-                    f"SwAV: crop {i} must be a batch of images of rank 4 "
-                    f"(batch, height, width, channels); got shape {tuple(shape)}."
-                )
-            if shape[0] is not None and shape[0] < 2:
-                raise ValueError(
-                    "SwAV needs at least 2 images per batch (the codes "
-                    "partition the batch among the prototypes); got a batch "
-                    f"of {shape[0]}."
-                )
-        for kind, group in (
-            ("global", shapes[:NUM_GLOBAL_CROPS]),
-            ("local", shapes[NUM_GLOBAL_CROPS:]),
-        ):
-            for i, shape in enumerate(group):
-                if tuple(shape) != tuple(group[0]):
-                    raise ValueError(
-                        f"SwAV: all {kind} crops must have the same shape; "
-                        f"{kind} crop 0 has {tuple(group[0])} and {kind} crop "
-                        f"{i} has {tuple(shape)}."
-                    )
-        first = tuple(shapes[0])
-        for shape in shapes[NUM_GLOBAL_CROPS:]:
-            if (shape[0], shape[3]) != (first[0], first[3]):
-                raise ValueError(
-                    "SwAV: local crops must have the same batch size and "
-                    f"channels as the global crops; got {tuple(shape)} and "
-                    f"{first}."
-                )
-        return [tuple(s) for s in shapes]
-
-    def check_crops(self, crops):
-        """Validates the crops, returns `(global_crops, local_crops)`."""
-        if not isinstance(crops, (tuple, list)):
-            self._check_crop_shapes(tuple(getattr(crops, "shape", ())))
-        self._check_crop_shapes([tuple(c.shape) for c in crops])
-        global_crops = self.check_views(crops[:NUM_GLOBAL_CROPS])
-        local_crops = tuple(crops[NUM_GLOBAL_CROPS:])
-        if local_crops:
-            local_crops = self.check_views(local_crops)
-        return global_crops, local_crops
-
-    def _check_encoder_accepts(self, shapes):
-        inputs = getattr(self.encoder, "inputs", None)
-        if not inputs:
-            return
-        expected = tuple(inputs[0].shape)
-        for shape in (shapes[0], shapes[-1]):
-            if len(expected) == 4 and any(
-                e is not None and e != s for e, s in zip(expected[1:], shape[1:])
-            ):
-                raise ValueError(
-                    f"SwAV: the encoder takes images of shape {expected} but "
-                    f"the crops have shape {shape}. Build the encoder with a "
-                    "free image size, e.g. `image_shape=(None, None, 3)` "
-                    "(`keras_ssl.models.with_free_image_size`), so that it "
-                    "accepts global and local crops."
-                )
-
     def _check_queue_size(self, batch_size):
         """`queue_size` must be a multiple of the global batch size."""
         if not self.queue_size or batch_size is None:
@@ -382,8 +306,8 @@ class SwAV(SSLModel):
         self.projector.build((None, feature_dim))
 
     def build(self, crops_shape):
-        shapes = self._check_crop_shapes(crops_shape)
-        self._check_encoder_accepts(shapes)
+        shapes = self.check_crop_shapes(crops_shape, self.num_local_crops)
+        self.check_encoder_accepts(shapes)
         self._check_queue_size(shapes[0][0])
         self.build_networks_late(shapes[0])
         self.built = True
@@ -411,7 +335,7 @@ class SwAV(SSLModel):
         """Returns `{"scores": [...], "embeddings": [...]}`: the prototype
         scores z·normalise(C)ᵀ `(B, K)` of every crop (globals first) and the
         embeddings z `(B, D)` of the global crops."""
-        global_crops, local_crops = self.check_crops(crops)
+        global_crops, local_crops = self.check_crops(crops, self.num_local_crops)
         if training:
             self._check_queue_size(global_crops[0].shape[0])
         prototypes = ops.transpose(self.normalized_prototypes(training))

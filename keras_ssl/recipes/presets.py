@@ -296,8 +296,8 @@ _VISION = {
     "vicreg": {
         "embedded": _digits(
             "VICReg on the embedded digits: expander 512 x 3, weights "
-            "25 / 25 / 1, BYOL's views, batch 256, 80 epochs.",
-            epochs=80,
+            "25 / 25 / 1, BYOL's views, batch 128, 60 epochs.",
+            epochs=60, batch_size=128,
             method_options=dict(projection_dim=512,
                                 projection_hidden_dims=(512, 512),
                                 invariance_weight=25.0, variance_weight=25.0,
