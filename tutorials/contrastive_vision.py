@@ -1,10 +1,11 @@
 # %% [markdown]
 # # Contrastive learning of visual representations: SimCLR and MoCo
 #
-# **What you will do:** pretrain a small ResNet on unlabelled images twice, once
-# with SimCLR and once with MoCo v2, then check with a k-NN classifier that the
-# features it learned are better than those of the same network at random
-# initialisation.
+# **What you will do:** pretrain a small ResNet on unlabelled images with SimCLR
+# and with MoCo v2, then check with a k-NN classifier that the features it learned
+# are better than those of the same network at random initialisation; then train
+# VICReg, one of four methods that need no negatives (SimSiam, Barlow Twins, VICReg,
+# SwAV).
 #
 # The data is keras-ssl's embedded *cluttered digits*: 16×16 colour images
 # rendered from scikit-learn's bundled digit scans, with coloured clutter in the
@@ -216,6 +217,48 @@ for name, accuracy in scores.items():
     print(f"k-NN accuracy, {name:>11}: {accuracy:.3f}")
 print(f"pretraining gain (SimCLR - random init): "
       f"{scores['SimCLR'] - scores['random init']:+.3f}")
+
+# %% [markdown]
+# ## Without negatives: VICReg, and SimSiam, Barlow Twins, SwAV
+#
+# SimCLR and MoCo need negatives so that the two views' projections do not all
+# collapse to one point. Four methods avoid the collapse without them, and keras-ssl
+# has each on the same base, taking the same views and encoder:
+#
+# - **SimSiam** (Chen & He, 2021): a predictor MLP maps one view's projection to the
+#   other's, whose gradient is stopped. No negatives, no momentum encoder: the
+#   stop-gradient alone prevents collapse.
+# - **Barlow Twins** (Zbontar et al., 2021): the cross-correlation matrix of the two
+#   views' embeddings, standardised over the batch, is pushed to the identity: each
+#   dimension agrees across views (diagonal 1) and carries information the others do
+#   not (off-diagonal 0).
+# - **VICReg** (Bardes, Ponce & LeCun, 2022): three explicit terms, *invariance* (mean
+#   squared distance between the views), *variance* (a hinge keeping every
+#   dimension's standard deviation at 1 over the batch) and *covariance* (off-diagonal
+#   covariances to 0), weighted 25 / 25 / 1.
+# - **SwAV** (Caron et al., 2020): the views are assigned to learned prototypes
+#   (clusters) with an equal-partition constraint solved by Sinkhorn-Knopp, and each
+#   view predicts the other's assignment; it trains on multi-crop views like DINO
+#   (`keras_ssl.SwAV`, and `distillation.py` for the views).
+#
+# Barlow Twins' and VICReg's losses are statistics of the whole batch: on many
+# devices keras-ssl computes them over the global batch. Their recipes:
+# `keras-ssl pretrain simsiam`, `barlow_twins`, `vicreg`, `swav`; the scores of each
+# within 10 minutes on 2 CPU cores are in docs/results/vision.md. Here VICReg trains
+# on the same views and budget as SimCLR above.
+
+# %%
+keras.utils.set_random_seed(0)
+vicreg = keras_ssl.VICReg(new_encoder(), projection_dim=512,
+                          projection_hidden_dims=(512, 512))
+vicreg.compile(optimizer=adamw())
+vicreg_history = vicreg.fit(views, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
+                            shuffle=False, verbose=2)
+scores["VICReg"] = evaluate_knn(vicreg.encoder, data.x_train, data.y_train,
+                                data.x_test, data.y_test)
+print(f"k-NN accuracy, VICReg: {scores['VICReg']:.3f} (SimCLR: {scores['SimCLR']:.3f})")
+print("VICReg's last terms:", {k: round(v[-1], 3) for k, v in vicreg_history.history.items()
+                               if k in ("invariance", "variance", "covariance")})
 
 # %% [markdown]
 # ## Nearest neighbours

@@ -260,8 +260,8 @@ _VISION = {
     "barlow_twins": {
         "embedded": _digits(
             "Barlow Twins on the embedded digits: projector 512 x 3, lambda "
-            "5e-3, BYOL's views, batch 256, 80 epochs.",
-            epochs=80,
+            "5e-3, BYOL's views, batch 128, 60 epochs.",
+            epochs=60, batch_size=128,
             method_options=dict(projection_dim=512,
                                 projection_hidden_dims=(512, 512),
                                 lambda_offdiag=5e-3),

@@ -97,7 +97,11 @@ def test_state_moves_once_per_optimizer_step_with_accumulation(
         v for v in model.non_trainable_variables
         if id(v) not in skip and v.path.split("/")[-1] not in per_batch
     ]
-    assert state or case.name in ("simclr", "mae", "clip"), "nothing checked"
+    if not state and case.name != "simclr":
+        # No state of the method's own: what is left to check, weights that
+        # move only on optimizer steps, is Keras' accumulation, checked once.
+        pytest.skip(f"{case.name} has no state beyond batch norm and seeds; "
+                    "the weights' accumulation is checked on simclr")
 
     def snapshot(variables):
         return [_np(v).copy() for v in variables]
