@@ -166,7 +166,15 @@ def _value_type(example, annotation):
         return _parse_bool
     if kind in (int, float, str):
         return kind
+    if kind in (tuple, list):
+        return _parse_sequence
     return _parse_literal
+
+
+def _parse_sequence(text):
+    """A tuple flag's text: `(256, 256)`, `256,256` or one value `512`."""
+    value = _parse_literal(text)
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _parse_bool(text):

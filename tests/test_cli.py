@@ -295,3 +295,10 @@ def test_speech_cli_errors(tmp_path, capsys):
     assert "pretrain wav2vec2" in capsys.readouterr().err
     assert cli.main(["pretrain", "wav2vec2", "--dataset", "mp3:x"]) == 2
     assert "folder:PATH" in capsys.readouterr().err
+
+
+def test_tuple_flags_take_one_value_or_several():
+    parse = cli._value_type((256,), None)
+    assert parse("512") == (512,)  # --projection-hidden-dims 512
+    assert parse("256,256") == (256, 256)
+    assert parse("(0.2, 1.0)") == (0.2, 1.0)
