@@ -262,6 +262,17 @@ _ENTRIES = [
              "recipe)", "ImageNet",
              "DINO: 2 × 224 + 10 × 96 crops, centering, teacher 0.04 → 0.07, "
              "EMA 0.996 → 1, AdamW, 100 epochs."),
+            ("simsiam_resnet50_imagenet", "simsiam", "ResNet-50", "ImageNet",
+             "SimSiam: predictor, stop-gradient, SGD 0.1, batch 512, 100 epochs."),
+            ("barlow_twins_resnet50_imagenet", "barlow_twins", "ResNet-50",
+             "ImageNet", "Barlow Twins: projector 8192 × 3, λ 5e-3, LARS, batch "
+             "2048, 1000 epochs."),
+            ("vicreg_resnet50_imagenet", "vicreg", "ResNet-50", "ImageNet",
+             "VICReg: expander 8192 × 3, weights 25 / 25 / 1, LARS, batch 2048, "
+             "1000 epochs."),
+            ("swav_resnet50_imagenet", "swav", "ResNet-50", "ImageNet",
+             "SwAV: 2 × 224 + 6 × 96 crops, 3,000 prototypes, queue 3,840, "
+             "batch 256, 400 epochs."),
             ("mae_vit_b16_imagenet", "mae", "ViT-B/16", "ImageNet",
              "MAE: 75% masking, 8-block decoder, 800 epochs."),
             ("beit_vit_b16_imagenet", "beit", "ViT-B/16", "ImageNet",
