@@ -25,7 +25,7 @@ from keras_ssl.callbacks import StopAtStep, fit_schedule
         ({"optimizer": "adagrad"}, "unknown optimizer"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
-        ({"method": "dino", "temperature": 0.1}, "simclr and moco"),
+        ({"method": "dino", "temperature": 0.1}, "simclr, moco and swav"),
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"fine_tune_epochs": -1}, "fine_tune_epochs"),
         ({"beta_2": 1.0}, "beta_2"),
