@@ -38,7 +38,7 @@ from keras_ssl.evaluation import (
 from keras_ssl.models import SimCLR
 from keras_ssl.optimizers import make_optimizer
 from keras_ssl.recipes.configs import VISION_BACKBONES, PretrainConfig
-from keras_ssl.recipes.methods import methods_of
+from keras_ssl.recipes.methods import METHODS, methods_of
 
 __all__ = ["BACKBONES", "PretrainConfig", "PretrainResult", "RECIPES",
            "TimeBudget", "build_backbone", "evaluate_representation",
@@ -247,50 +247,51 @@ def _build_dino(config, encoder, steps_per_epoch, images):
     are smaller than the global ones); the teacher-temperature warmup given
     in epochs becomes steps."""
     from keras_ssl.models import DINO
-    from keras_ssl.models.ssl_model import with_free_image_size
 
-    options = dict(config.method_options)
-    warmup_epochs = options.pop("warmup_teacher_temp_epochs", 0)
-    options.setdefault("warmup_teacher_temp_steps",
-                       int(warmup_epochs * steps_per_epoch))
-    if config.num_local_crops:
-        encoder = with_free_image_size(encoder)
+    encoder, options = _multi_crop_setup(
+        config, encoder, steps_per_epoch,
+        {"warmup_teacher_temp_epochs": "warmup_teacher_temp_steps"},
+    )
     return DINO(
         encoder, num_local_crops=int(config.num_local_crops),
         total_steps=total_steps(config, steps_per_epoch), **options,
     )
 
 
-def _build_simsiam(config, encoder, steps_per_epoch, images):
-    from keras_ssl.models import SimSiam
+def _build_from_options(config, encoder, steps_per_epoch, images):
+    """The config's method class (`METHODS[method].model`) on `encoder`
+    with the preset's options alone (SimSiam, Barlow Twins, VICReg)."""
+    from keras_ssl import models
 
-    return SimSiam(encoder, **config.method_options)
-
-
-def _build_barlow_twins(config, encoder, steps_per_epoch, images):
-    from keras_ssl.models import BarlowTwins
-
-    return BarlowTwins(encoder, **config.method_options)
+    return getattr(models, METHODS[config.method].model)(
+        encoder, **config.method_options)
 
 
-def _build_vicreg(config, encoder, steps_per_epoch, images):
-    from keras_ssl.models import VICReg
-
-    return VICReg(encoder, **config.method_options)
-
-
-def _build_swav(config, encoder, steps_per_epoch, images):
-    """SwAV on a free-size copy of `encoder` when it takes local crops; the
-    queue's start and the prototypes' freeze given in epochs become steps."""
+def _multi_crop_setup(config, encoder, steps_per_epoch, epochs_to_steps):
+    """`(encoder, options)` of a multi-crop method: a free-size copy of
+    `encoder` when there are local crops (smaller than the global ones), and
+    the method options with each option given in epochs (a key of
+    `epochs_to_steps`) replaced by its option in steps."""
     from keras_ssl.models.ssl_model import with_free_image_size
-    from keras_ssl.models.swav import SwAV
 
     options = dict(config.method_options)
-    for epochs, steps in (("queue_start_epochs", "queue_start_step"),
-                          ("freeze_prototypes_epochs", "freeze_prototypes_steps")):
+    for epochs, steps in epochs_to_steps.items():
         options.setdefault(steps, int(options.pop(epochs, 0) * steps_per_epoch))
     if config.num_local_crops:
         encoder = with_free_image_size(encoder)
+    return encoder, options
+
+
+def _build_swav(config, encoder, steps_per_epoch, images):
+    """SwAV; the queue's start and the prototypes' freeze given in epochs
+    become steps."""
+    from keras_ssl.models.swav import SwAV
+
+    encoder, options = _multi_crop_setup(
+        config, encoder, steps_per_epoch,
+        {"queue_start_epochs": "queue_start_step",
+         "freeze_prototypes_epochs": "freeze_prototypes_steps"},
+    )
     return SwAV(encoder, num_local_crops=int(config.num_local_crops),
                 temperature=config.temperature, **options)
 
@@ -393,9 +394,9 @@ RECIPES = {
     "moco": Recipe(_build_moco, _two_views),
     "byol": Recipe(_build_byol, _byol_views),
     "dino": Recipe(_build_dino, _multi_crop_views, callbacks=_dino_callbacks),
-    "simsiam": Recipe(_build_simsiam, _two_views),
-    "barlow_twins": Recipe(_build_barlow_twins, _byol_views),
-    "vicreg": Recipe(_build_vicreg, _byol_views),
+    "simsiam": Recipe(_build_from_options, _two_views),
+    "barlow_twins": Recipe(_build_from_options, _byol_views),
+    "vicreg": Recipe(_build_from_options, _byol_views),
     "swav": Recipe(_build_swav, _multi_crop_views),
     "mae": Recipe(_build_mae, _single_crops, artifacts=_mae_artifacts),
     "beit": Recipe(_build_beit, _single_crops, artifacts=_beit_artifacts),

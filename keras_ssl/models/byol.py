@@ -5,12 +5,12 @@ from keras import ops
 
 from keras_ssl.layers.heads import MLPHead
 from keras_ssl.losses.byol import symmetric_byol_loss
-from keras_ssl.losses.contrastive import l2_normalize
 from keras_ssl.models.ssl_model import (
     SSLModel,
     clone_as_target,
     cosine_schedule,
     pool_features,
+    representation_std,
     use_batch_statistics,
 )
 
@@ -223,9 +223,8 @@ class BYOL(SSLModel):
         t1, t2 = y_pred["target_projections"]
         z1, z2 = y_pred["online_projections"]
         loss = symmetric_byol_loss(p1, p2, t1, t2)
-        z = l2_normalize(ops.cast(ops.concatenate([z1, z2], axis=0), "float32"))
         self.track(
-            representation_std=ops.mean(ops.std(z, axis=0)),
+            representation_std=representation_std(ops.concatenate([z1, z2], axis=0)),
             tau=ops.convert_to_tensor(self.tau),
         )
         return loss

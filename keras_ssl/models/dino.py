@@ -20,7 +20,6 @@ from keras_ssl.models.ssl_model import (
 )
 
 
-
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class DINO(SSLModel):
     """DINO (Caron et al., 2021): a student distils a momentum teacher.
@@ -247,7 +246,7 @@ class DINO(SSLModel):
             self.final_teacher_momentum,
         )
 
-    # --- inputs ---------------------------------------------------------------
+    # --- model ----------------------------------------------------------------
     def build_networks(self, feature_dim, image_shape=None):
         """Creates the student head and the teacher (a copy of the student)."""
         self.head = DINOHead(

@@ -8,15 +8,13 @@ from keras_ssl.losses.contrastive import l2_normalize
 from keras_ssl.losses.moco import infonce_in_batch, infonce_with_queue
 from keras_ssl.models.ssl_model import (
     SSLModel,
+    is_int,
     clone_as_target,
     cosine_schedule,
     pool_features,
     use_batch_statistics,
 )
 
-
-def _is_int(value):
-    return not isinstance(value, bool) and int(value) == value
 
 
 class _MomentumContrast(SSLModel):
@@ -56,7 +54,7 @@ class _MomentumContrast(SSLModel):
                 f"{name} `temperature` must be positive, got {temperature}."
             )
         if total_steps is not None and (
-            not _is_int(total_steps) or total_steps < 1
+            not is_int(total_steps) or total_steps < 1
         ):
             raise ValueError(
                 f"{name} `total_steps` (the length of the momentum's cosine "
@@ -353,12 +351,12 @@ class MoCo(_MomentumContrast):
             total_steps=total_steps,
             **kwargs,
         )
-        if not _is_int(queue_size) or queue_size < 1:
+        if not is_int(queue_size) or queue_size < 1:
             raise ValueError(
                 "MoCo `queue_size` (K, the number of negative keys) must be an "
                 f"integer >= 1, got {queue_size}."
             )
-        if not _is_int(shuffle_bn_splits) or shuffle_bn_splits < 1:
+        if not is_int(shuffle_bn_splits) or shuffle_bn_splits < 1:
             raise ValueError(
                 "MoCo `shuffle_bn_splits` must be an integer >= 1 (1 turns "
                 f"the shuffling-BN emulation off), got {shuffle_bn_splits}."

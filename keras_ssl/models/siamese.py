@@ -6,8 +6,7 @@ import keras
 from keras import ops
 
 from keras_ssl.layers.heads import MLPHead
-from keras_ssl.losses.contrastive import l2_normalize
-from keras_ssl.models.ssl_model import SSLModel
+from keras_ssl.models.ssl_model import SSLModel, representation_std
 
 
 class SiameseModel(SSLModel):
@@ -82,8 +81,8 @@ class SiameseModel(SSLModel):
         """`representation_std`: the per-dimension std of the normalised
         projections averaged over dimensions (0 when they collapse, about
         1/sqrt(d) when spread out)."""
-        z = l2_normalize(ops.cast(ops.concatenate([z1, z2], axis=0), "float32"))
-        self.track(representation_std=ops.mean(ops.std(z, axis=0)))
+        self.track(representation_std=representation_std(
+            ops.concatenate([z1, z2], axis=0)))
 
     def get_config(self):
         config = super().get_config()

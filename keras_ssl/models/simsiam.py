@@ -74,7 +74,6 @@ class SimSiam(SiameseModel):
         prediction_hidden_dims=(512,),
         **kwargs,
     ):
-        kwargs.pop("projection_output_batch_norm", None)
         super().__init__(
             encoder, projection_dim, projection_hidden_dims,
             projection_output_batch_norm=True, **kwargs,

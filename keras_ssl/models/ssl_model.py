@@ -21,6 +21,7 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 
 from keras_ssl.layers.vit import prefix_tokens
+from keras_ssl.losses.contrastive import l2_normalize
 
 _BACKEND = keras.backend.backend()
 # Multi-crop methods (DINO, SwAV): the first views are the global crops.
@@ -80,6 +81,20 @@ def _multi_replica_context():
 
 def _static_shape(x):
     return tuple(x.shape)
+
+
+def is_int(value):
+    """Whether `value` is an integer (an int or an integral float), not a bool:
+    for constructor checks."""
+    return not isinstance(value, bool) and int(value) == value
+
+
+def representation_std(z):
+    """The per-dimension std over the batch of the L2-normalised rows of `z`,
+    averaged over dimensions, in float32: 0 when the representation collapses,
+    about 1/sqrt(d) when spread out (SimSiam's collapse monitor)."""
+    z = l2_normalize(ops.cast(z, "float32"))
+    return ops.mean(ops.std(z, axis=0))
 
 
 class SSLModel(keras.Model):

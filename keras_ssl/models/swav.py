@@ -15,12 +15,8 @@ from keras_ssl.models.ssl_model import (
     NUM_GLOBAL_CROPS,
     SSLModel,
     _multi_replica_context,
+    is_int,
 )
-
-
-
-def _is_int(value):
-    return not isinstance(value, bool) and int(value) == value
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -220,7 +216,7 @@ class SwAV(SSLModel):
             ("queue_start_step", queue_start_step, 0),
             ("freeze_prototypes_steps", freeze_prototypes_steps, 0),
         ):
-            if not _is_int(value) or value < minimum:
+            if not is_int(value) or value < minimum:
                 raise ValueError(
                     f"SwAV `{name}` must be an integer >= {minimum}, got {value}."
                 )
