@@ -84,14 +84,17 @@ def main():
     )
     print(
         "| representation | backbone | k-NN acc. | linear probe acc. | "
-        "fine-tuned acc. | epochs | minutes |"
+        "best block's probe (block) | fine-tuned acc. | epochs | minutes |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
         tuned = row.get("fine_tune_accuracy")
+        block = row.get("best_layer_probe_accuracy")
+        block = "–" if block is None else f"{block:.3f} ({row['best_layer']})"
         print(
             f"| {name} | {row['backbone']} | {row['knn_accuracy']:.3f} | "
             f"{row['linear_probe_accuracy']:.3f} | "
+            f"{block} | "
             f"{'–' if tuned is None else f'{tuned:.3f}'} | {row['epochs']} | "
             f"{row['minutes']:.1f} |"
         )

@@ -2,13 +2,13 @@
 
     python benchmarks/speed_vs_torch.py [--steps 10] [--warmup 2]
         [--batch-size 256] [--image-size 32] [--backends tensorflow,jax,torch]
-        [--compile] [--augment] [--json results.json]
+        [--compile] [--augment] [--repeats 3] [--json results.json]
 
 Every row is its own process (`_workers.run_workers`), so peak resident
 memory is per run and backends never share a process:
 
 - `keras-<backend>`: keras-ssl's `SimCLR` (`make_method` of the default
-  `PretrainConfig`: projection MLP `MLPHead((F,), 128)`, NT-Xent at τ = 0.5)
+  `PretrainConfig`: projection MLP `MLPHead((256,), 64)`, NT-Xent at τ = 0.2)
   around `CIFARResNetBackbone` with the ResNet-18 layout (`cifar_resnet18`:
   3×3 stride-1 stem, basic blocks 2-2-2-2 at W-2W-4W-8W filters, W = 64),
   compiled with keras-ssl's own optimizer (`make_vision_optimizer`: AdamW, warmup +
@@ -44,6 +44,12 @@ includes the frameworks themselves (`rss_after_import_gib` in the JSON is
 the resident size after the imports, before the model). On a GPU machine
 everything runs on the GPU where the installed frameworks see one, and the
 device's name and peak device memory are reported too.
+
+`--repeats N` runs every row N times, interleaved (row 1..k, then again),
+and reports the median steps/s with each repeat's in brackets. The report
+ends with the targets: the best keras-ssl row ≥ 1.0× the fastest plain
+torch row and ≥ 1.2× the eager one, no keras-ssl row below 0.8× the eager
+one, and the torch backend's peak memory ≤ 1.5× plain torch's.
 """
 
 import argparse
@@ -51,6 +57,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 
@@ -102,8 +109,9 @@ RECIPE = {
     "beta_2": 0.999,
     "epochs": 100,
     "warmup_epochs": 2,
-    "projection_dim": 128,
-    "temperature": 0.5,
+    "projection_dim": 64,
+    "projection_hidden_dims": (256,),
+    "temperature": 0.2,
 }
 
 
@@ -112,8 +120,9 @@ def _config():
     from keras_ssl.training import PretrainConfig
 
     config = PretrainConfig(method="simclr", backbone="cifar_resnet18")
-    found = {k: getattr(config, k) for k in RECIPE if k != "projection_dim"}
-    found["projection_dim"] = config.method_options["projection_dim"]
+    options = ("projection_dim", "projection_hidden_dims")
+    found = {k: getattr(config, k) for k in RECIPE if k not in options}
+    found.update({k: config.method_options[k] for k in options})
     if found != RECIPE:
         raise SystemExit(
             f"keras-ssl's SimCLR recipe changed: {found}; update RECIPE "
@@ -259,7 +268,8 @@ def _gib(value):
 
 
 # --- the plain PyTorch loop --------------------------------------------------
-def build_torch_simclr(width=64, blocks=(2, 2, 2, 2), projection_dim=128):
+def build_torch_simclr(width=64, blocks=(2, 2, 2, 2), projection_dim=64,
+                       hidden_dim=256):
     """The same SimCLR network as keras-ssl's, as a plain `torch.nn.Module`."""
     import torch
     from torch import nn
@@ -305,12 +315,12 @@ def build_torch_simclr(width=64, blocks=(2, 2, 2, 2), projection_dim=128):
                     cin = cout
             layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
             self.encoder = nn.Sequential(*layers)
-            # keras-ssl's MLPHead((F,), 128): Dense(no bias) → BN → ReLU → Dense.
+            # keras-ssl's MLPHead((256,), 64): Dense(no bias) → BN → ReLU → Dense.
             self.projector = nn.Sequential(
-                nn.Linear(cin, cin, bias=False),
-                bn(cin, dims=1),
+                nn.Linear(cin, hidden_dim, bias=False),
+                bn(hidden_dim, dims=1),
                 nn.ReLU(),
-                nn.Linear(cin, projection_dim),
+                nn.Linear(hidden_dim, projection_dim),
             )
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
@@ -377,7 +387,8 @@ def run_torch(args, compile=False):
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = build_torch_simclr(args.width, projection_dim=config.projection_dim)
+    model = build_torch_simclr(args.width, projection_dim=config.projection_dim,
+                               hidden_dim=config.projection_hidden_dims[0])
     model = model.to(device).train()
     if args.optimizer == "adamw":
         optimizer = torch.optim.AdamW(
@@ -473,6 +484,53 @@ def runners_of(args):
 
 
 # --- the report --------------------------------------------------------------
+def combine_repeats(rows):
+    """One row from the repeats of a runner: the median steps/s (and its
+    images/s), `steps_per_second_runs` with every repeat's, the largest
+    peak memory; the first error if every repeat failed."""
+    done = [r for r in rows if "error" not in r]
+    if not done:
+        return rows[0]
+    rates = sorted(r["steps_per_second"] for r in done)
+    median = statistics.median(rates)
+    row = dict(done[0])
+    row.update(
+        steps_per_second=median,
+        images_per_second=median * done[0]["images_per_second"]
+        / done[0]["steps_per_second"],
+        steps_per_second_runs=[r["steps_per_second"] for r in done],
+        peak_rss_gib=max(r["peak_rss_gib"] for r in done),
+    )
+    devices = [r["peak_device_gib"] for r in done if r.get("peak_device_gib")]
+    if devices:
+        row["peak_device_gib"] = max(devices)
+    return row
+
+
+def targets(results):
+    """The issue's targets over `{runner: row}` (medians): `{name: (value,
+    goal, met)}`; names whose rows are missing are left out."""
+    ok = {k: r for k, r in results.items() if "error" not in r}
+    rate = {k: r["steps_per_second"] for k, r in ok.items()
+            if "+augment" not in k}
+    keras_rates = {k: v for k, v in rate.items() if k.startswith("keras-")}
+    plain = {k: v for k, v in rate.items() if not k.startswith("keras-")}
+    found = {}
+    if keras_rates and plain:
+        best = max(keras_rates.values())
+        found["best keras-ssl / fastest plain torch"] = (
+            best / max(plain.values()), 1.0)
+        if PLAIN in plain:
+            found["best keras-ssl / eager plain torch"] = (best / plain[PLAIN], 1.2)
+            found["slowest keras-ssl / eager plain torch"] = (
+                min(keras_rates.values()) / plain[PLAIN], 0.8)
+    if "keras-torch" in ok and PLAIN in ok:
+        found["keras-torch / plain torch peak RSS"] = (
+            ok["keras-torch"]["peak_rss_gib"] / ok[PLAIN]["peak_rss_gib"], 1.5)
+    return {name: (value, goal, value <= goal if "RSS" in name else value >= goal)
+            for name, (value, goal) in found.items()}
+
+
 def summarize(results, args):
     """The printed report (a string) of `{runner: result}`."""
     lines = []
@@ -484,6 +542,7 @@ def summarize(results, args):
         f"{'-'.join(map(str, _filters(args)))}), batch {args.batch_size} × 2 "
         f"views of {args.image_size}×{args.image_size}, {args.optimizer}, "
         f"{args.steps} timed steps after {args.warmup} warm-up"
+        + (f", median of {args.repeats} repeats" if args.repeats > 1 else "")
     )
     lines.append(
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; "
@@ -493,6 +552,7 @@ def summarize(results, args):
     header = (
         f"{'runner':<24}{'steps/s':>9}{'images/s':>10}{'vs torch':>10}"
         f"{'peak RSS GiB':>14}{'params':>12}  device"
+        + ("  (steps/s of each repeat)" if getattr(args, "repeats", 1) > 1 else "")
     )
     lines += [header, "-" * len(header)]
     for runner, r in results.items():
@@ -507,6 +567,8 @@ def summarize(results, args):
             f"{runner:<24}{r['steps_per_second']:>9.3f}"
             f"{r['images_per_second']:>10.1f}{ratio:>10}"
             f"{r['peak_rss_gib']:>14.2f}{r['trainable_params']:>12,}  {device}"
+            + (f"  ({', '.join(f'{v:.3f}' for v in r['steps_per_second_runs'])})"
+               if len(r.get("steps_per_second_runs", ())) > 1 else "")
         )
     counts = {
         (r["trainable_params"], r["non_trainable_params"])
@@ -540,6 +602,10 @@ def summarize(results, args):
             f"best keras-ssl: {best}, {ratio:.2f}× the fastest plain torch loop "
             f"({fastest}): {'meets' if ratio >= 1.0 else 'MISSES'} the ≥ 1.0× goal"
         )
+    for name, (value, goal, met) in targets(results).items():
+        sign = "≤" if "RSS" in name else "≥"
+        lines.append(f"target {name}: {value:.2f}× ({sign} {goal}×: "
+                     f"{'met' if met else 'MISSED'})")
     return "\n".join(lines)
 
 
@@ -560,12 +626,14 @@ def main(argv=None):
     parser.add_argument("--augment", action="store_true",
                         help="add a row fed by keras-ssl's tf.data augmentation")
     parser.add_argument("--augment-backend", default="tensorflow")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of every row (median and range reported)")
     parser.add_argument("--json", default=None, help="also write results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runner", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.warmup < 1 or args.steps < 1:
-        parser.error("--warmup and --steps must be >= 1")
+    if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
+        parser.error("--warmup, --steps and --repeats must be >= 1")
     if args.worker:
         print(json.dumps(run_runner(args.runner, args)))
         return None
@@ -573,19 +641,25 @@ def main(argv=None):
     # Memory figures on a GPU: allocate as needed instead of up front.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    results = {}
-    for runner in runners_of(args):
-        worker_args = argparse.Namespace(**vars(args), )
-        worker_args.runner = runner
-        backend = runner_backend(runner)
-        try:
-            results[runner] = run_workers(
-                __file__, worker_args, [backend],
-                exclude=("worker", "backends", "json", "compile", "augment"),
-            )[backend]
-        except SystemExit as error:
-            results[runner] = {"error": str(error)}
-        print(f"  {runner}: done", file=sys.stderr, flush=True)
+    runs = {runner: [] for runner in runners_of(args)}
+    # Repeats interleave the runners, so that a slow spell of the machine
+    # falls on every row alike.
+    for repeat in range(args.repeats):
+        for runner in runs:
+            worker_args = argparse.Namespace(**vars(args))
+            worker_args.runner = runner
+            backend = runner_backend(runner)
+            try:
+                runs[runner].append(run_workers(
+                    __file__, worker_args, [backend],
+                    exclude=("worker", "backends", "json", "compile", "augment",
+                             "repeats"),
+                )[backend])
+            except SystemExit as error:
+                runs[runner].append({"error": str(error)})
+            print(f"  {runner} (repeat {repeat + 1}/{args.repeats}): done",
+                  file=sys.stderr, flush=True)
+    results = {runner: combine_repeats(rows) for runner, rows in runs.items()}
     report = summarize(results, args)
     print(report)
     if args.json:

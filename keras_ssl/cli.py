@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import re
 import shutil
 import sys
 import time
@@ -160,8 +161,8 @@ def _value_type(example, annotation):
     kind = type(example) if example is not None else None
     if kind is None:
         text = str(annotation)
-        kind = next((t for t in (bool, int, float, str)
-                     if t.__name__ in text.split(" | ")), None)
+        kind = next((t for t in (bool, int, float, str, tuple, list)
+                     if t.__name__ in re.split(r"[ |\[]+", text)), None)
     if kind is bool:
         return _parse_bool
     if kind in (int, float, str):
@@ -172,8 +173,11 @@ def _value_type(example, annotation):
 
 
 def _parse_sequence(text):
-    """A tuple flag's text: `(256, 256)`, `256,256` or one value `512`."""
+    """A tuple flag's text: `(256, 256)`, `256,256`, one value `512`, or
+    `None`."""
     value = _parse_literal(text)
+    if value is None:
+        return None
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
@@ -205,9 +209,20 @@ def _settings(method, preset):
         found[field.name] = (getattr(config, field.name), field.type,
                              field.metadata.get("help", ""))
     for key, value in getattr(config, "method_options", {}).items():
-        found.setdefault(key, (value, None, f"{cls.__name__}.method_options: "
+        # An option that is None here takes its type from another preset
+        # (SimCLR's projection_hidden_dims: None embedded, (2048,) paper).
+        typed = [type(v).__name__ for v in _preset_options(method, key)
+                 if v is not None]
+        found.setdefault(key, (value, typed[0] if typed else None,
+                               f"{cls.__name__}.method_options: "
                                f"{recipes.METHODS[method].model}'s {key}"))
     return found
+
+
+def _preset_options(method, key):
+    """The values every preset of `method` gives method option `key`."""
+    return [recipes.presets.get(method, name).values.get("method_options", {})
+            .get(key) for name in recipes.presets.names(method)]
 
 
 def _method_parser(method, preset):
@@ -573,8 +588,12 @@ def _print_scores(scores):
         cells = []
         for row in scores.values():
             value = row.get(metric)
-            cells.append(f"{value:>14.4f}" if isinstance(value, (int, float))
-                         else f"{'':>14}")
+            if isinstance(value, int) and not isinstance(value, bool):
+                cells.append(f"{value:>14d}")  # e.g. best_layer, a block index
+            elif isinstance(value, float):
+                cells.append(f"{value:>14.4f}")
+            else:
+                cells.append(f"{'':>14}")
         print(f"{metric:<{width}}" + "".join(cells))
 
 

@@ -34,6 +34,8 @@ from keras_ssl.evaluation import (
     fine_tune_accuracy,
     knn_accuracy,
     linear_probe_accuracy,
+    probe_layers,
+    transformer_blocks,
 )
 from keras_ssl.models import SimCLR
 from keras_ssl.optimizers import make_optimizer
@@ -423,7 +425,17 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
     """k-NN and linear-probe test accuracy of a frozen encoder's features,
     and with `fine_tune_epochs > 0` the test accuracy of a copy fine-tuned
     end to end on the labelled split (`fine_tune_accuracy`, in-memory data
-    only). Streamed data is read in batches; unlabelled streams give `{}`."""
+    only). Streamed data is read in batches; unlabelled streams give `{}`.
+
+    With `fine_tune_epochs > 0` (the masked image models' recipes) and a
+    ViT encoder (one with Transformer blocks,
+    `keras_ssl.evaluation.transformer_blocks`), in-memory data also gets the
+    layer probe (`keras_ssl.evaluation.probe_layers`): the same k-NN and
+    linear probe of each block's token-averaged output, reported for the
+    block with the best linear probe as `best_layer_probe_accuracy`,
+    `best_layer_knn_accuracy` and `best_layer` (its 1-based index: block 1
+    is the first after the patch embedding; the last block's output is taken
+    before the encoder's final layer norm)."""
     if is_streamed(data):
         if not data.labelled:
             return {}
@@ -433,6 +445,11 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
     train = extract_features(encoder, data.x_train, batch_size=batch_size)
     test = extract_features(encoder, data.x_test, batch_size=batch_size)
     scores = _feature_scores(train, data.y_train, test, data.y_test, data.num_classes)
+    if fine_tune_epochs and transformer_blocks(encoder):
+        scores.update(probe_layers(
+            encoder, data.x_train, data.y_train, data.x_test, data.y_test,
+            num_classes=data.num_classes, batch_size=batch_size,
+        ).scores())
     if fine_tune_epochs:
         scores["fine_tune_accuracy"] = fine_tune_accuracy(
             encoder, data.x_train, data.y_train, data.x_test, data.y_test,
@@ -462,8 +479,9 @@ class PretrainResult:
 
     model: keras.Model
     history: dict
-    # knn_accuracy / linear_probe_accuracy (/ fine_tune_accuracy) of the
-    # trained encoder
+    # knn_accuracy / linear_probe_accuracy (/ fine_tune_accuracy, and for a
+    # ViT best_layer_probe_accuracy / best_layer_knn_accuracy / best_layer)
+    # of the trained encoder: see evaluate_representation
     scores: dict
     random_init_scores: dict  # the same for the untrained backbone
     train_seconds: float

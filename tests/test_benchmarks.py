@@ -76,12 +76,35 @@ def test_parameter_counts_at_resnet18_width():
     from keras_ssl.models import SimCLR
 
     encoder = CIFARResNetBackbone(image_shape=(32, 32, 3))
-    model = SimCLR(encoder, projection_dim=128)
+    model = SimCLR(encoder, projection_dim=64, projection_hidden_dims=(256,))
     model.build(((None, 32, 32, 3), (None, 32, 32, 3)))
     net = speed_vs_torch.build_torch_simclr(64)
     assert speed_vs_torch.count_keras_parameters(model) == (
         speed_vs_torch.count_torch_parameters(net)
     )
+
+
+def test_repeats_combine_to_medians_and_targets_are_checked():
+    def row(rate, rss=1.0):
+        return {"steps_per_second": rate, "images_per_second": 4 * rate,
+                "peak_rss_gib": rss}
+
+    combined = speed_vs_torch.combine_repeats(
+        [row(1.0), {"error": "x"}, row(3.0, 2.0), row(2.0)])
+    assert combined["steps_per_second"] == 2.0
+    assert combined["images_per_second"] == 8.0
+    assert combined["steps_per_second_runs"] == [1.0, 3.0, 2.0]
+    assert combined["peak_rss_gib"] == 2.0
+    assert speed_vs_torch.combine_repeats([{"error": "x"}]) == {"error": "x"}
+    found = speed_vs_torch.targets({
+        "keras-tensorflow": row(1.3), "keras-torch": row(0.7, 3.1),
+        "keras-tensorflow+augment": row(9.0), "torch": row(1.0, 2.0),
+        "torch+compile": row(1.25),
+    })
+    assert found["best keras-ssl / fastest plain torch"] == (1.3 / 1.25, 1.0, True)
+    assert found["best keras-ssl / eager plain torch"] == (1.3, 1.2, True)
+    assert found["slowest keras-ssl / eager plain torch"] == (0.7, 0.8, False)
+    assert found["keras-torch / plain torch peak RSS"] == (1.55, 1.5, False)
 
 
 def test_runner_list():

@@ -109,8 +109,11 @@ def test_masked_image_models_write_pictures_and_fine_tune(method, tmp_path, caps
         argv += ["--tokenizer-epochs", "1"]
     assert cli.main(argv) == 0
     summary = _assert_layout(out, method)
-    assert "fine_tune_accuracy" in summary["scores"][method]
-    assert "fine_tune_accuracy" in summary["scores"]["random_init"]
+    for row in ("random_init", method):
+        assert "fine_tune_accuracy" in summary["scores"][row]
+        # The ViT's blocks are probed one by one (the papers' layer probe).
+        assert summary["scores"][row]["best_layer"] in (1, 2, 3, 4, 5, 6, 7, 8)
+        assert 0 <= summary["scores"][row]["best_layer_probe_accuracy"] <= 1
     assert (out / "reconstructions.png").stat().st_size > 5_000
     if method == "beit":
         assert (out / "tokenizer.png").stat().st_size > 5_000
@@ -307,3 +310,9 @@ def test_tuple_flags_take_one_value_or_several():
     assert parse("512") == (512,)  # --projection-hidden-dims 512
     assert parse("256,256") == (256, 256)
     assert parse("(0.2, 1.0)") == (0.2, 1.0)
+    assert parse("None") is None
+    # An option that is None in the preset (SimCLR's embedded hidden dims)
+    # takes its type from another preset: one value is a tuple too.
+    parser, settings = cli._method_parser("simclr", "embedded")
+    args = parser.parse_args(["simclr", "--projection-hidden-dims", "256"])
+    assert cli._overrides(args, settings)["projection_hidden_dims"] == (256,)

@@ -219,7 +219,13 @@ _ENTRIES = [
         "CIFARResNetBackbone (16-32-64, 1 block each)",
         "the embedded cluttered digits (16×16)",
         "SimCLR, NT-Xent over two strongly augmented views, AdamW, 60 epochs.",
-        overrides={"epochs": 60, "knn_every": 20}, embedded=True),
+        # The SimCLR recipe of the run that made the weights (the preset
+        # has since moved to batch 128, tau 0.2 and a 256 -> 64 projection).
+        overrides={"epochs": 60, "knn_every": 20, "batch_size": 256,
+                   "temperature": 0.5,
+                   "method_options": {"projection_dim": 128,
+                                      "projection_hidden_dims": None}},
+        embedded=True),
     Application(
         "gpt_python_docs", "gpt", "embedded",
         "keras-hub GPT2Backbone, 2 layers × 64, byte-level BPE of 2,000",

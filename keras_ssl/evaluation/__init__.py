@@ -1,5 +1,6 @@
-"""Evaluation of learned representations: k-NN, linear probe, fine-tuning,
-monitoring, zero-shot classification and retrieval."""
+"""Evaluation of learned representations: k-NN, linear probe (of the final
+features or of each Transformer block), fine-tuning, monitoring, zero-shot
+classification and retrieval."""
 
 from keras_ssl.evaluation.callbacks import KNNMonitor
 from keras_ssl.evaluation.features import (
@@ -8,6 +9,12 @@ from keras_ssl.evaluation.features import (
 )
 from keras_ssl.evaluation.fine_tune import copy_encoder, fine_tune_accuracy
 from keras_ssl.evaluation.knn import evaluate_knn, knn_accuracy, knn_predict
+from keras_ssl.evaluation.layer_probe import (
+    LayerProbeResult,
+    block_features,
+    probe_layers,
+    transformer_blocks,
+)
 from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
@@ -50,6 +57,10 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe_accuracy",
+    "LayerProbeResult",
+    "block_features",
+    "probe_layers",
+    "transformer_blocks",
     "plot_history",
     "plot_image_rows",
     "perplexity",
