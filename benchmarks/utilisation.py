@@ -1,7 +1,8 @@
 """CPU utilisation and epoch time of pre-training, per backend and method.
 
-    python benchmarks/utilisation.py [--methods simclr] [--epochs 8]
-        [--backends tensorflow,jax,torch] [--cli] [--json out.json]
+    python benchmarks/utilisation.py [--methods simclr] [--epochs 3]
+        [--backends tensorflow,jax,torch] [--cli simclr]
+        [--cli-backends tensorflow] [--json out.json]
 
 For each backend (each in its own process) and method it runs
 `keras_ssl.training.pretrain` with the method's embedded preset for
@@ -11,10 +12,10 @@ epoch's start and end. It reports the median epoch over epochs 2.. (the
 first compiles) and the CPU use during those epochs in % of one core (200%
 = both cores of a 2-core machine busy), then the whole process's.
 
-`--cli` also runs the main command, `keras-ssl pretrain METHOD` with its
-full preset (every epoch, the k-NN checks, the evaluation, the files), as a
-child process under each backend and reports its wall time and CPU use the
-way `/usr/bin/time` does (`os.wait4`).
+`--cli METHODS` also runs the whole command `keras-ssl pretrain METHOD` with
+its full preset (every epoch, the k-NN checks, the evaluation, the files) as
+a child process under each of `--cli-backends` and reports its wall time
+and CPU use the way `/usr/bin/time` does (`os.wait4`).
 """
 
 import argparse
@@ -99,10 +100,11 @@ def run_cli(method, backend):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="simclr")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--cli", action="store_true",
-                        help="also time the main command per backend")
+    parser.add_argument("--cli", default="",
+                        help="methods whose whole command is also timed")
+    parser.add_argument("--cli-backends", default="tensorflow")
     parser.add_argument("--json", default=None, help="also write results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -111,7 +113,8 @@ def main():
 
     backends = args.backends.split(",")
     results = run_workers(__file__, args, backends,
-                          exclude=("worker", "backends", "cli", "json"))
+                          exclude=("worker", "backends", "cli", "cli_backends",
+                                   "json"))
     print(f"{os.cpu_count()} CPU cores; CPU % of one core (100 × cores = all busy)\n")
     print("| backend | method | batch × steps | epoch s | CPU % in training | "
           "CPU % of the process |")
@@ -125,10 +128,10 @@ def main():
     if args.cli:
         print("\n| backend | command | wall s | training s | CPU % | k-NN |")
         print("|---|---|---:|---:|---:|---:|")
-        for backend in backends:
-            for method in args.methods.split(","):
+        for backend in args.cli_backends.split(","):
+            for method in args.cli.split(","):
                 row = run_cli(method, backend)
-                results[backend][f"cli:{method}"] = row
+                results.setdefault(backend, {})[f"cli:{method}"] = row
                 print(f"| {backend} | keras-ssl pretrain {method} | "
                       f"{row['seconds']:.0f} | {row['train_seconds']:.0f} | "
                       f"{row['cpu_percent']:.0f} | {row['knn_accuracy']:.3f} |",
