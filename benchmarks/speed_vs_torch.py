@@ -17,8 +17,10 @@ memory is per run and backends never share a process:
 - `torch`: the same network, head, loss and optimizer written by hand as a
   plain PyTorch loop (`nn.Module`, `torch.optim.AdamW`, the same schedule),
   on the same fixed views; `--compile` adds `torch+compile` (the forward and
-  loss under `torch.compile`) and `keras-torch+compile` (keras-ssl with
-  `jit_compile=True`, i.e. `torch.compile` of Keras' train step).
+  loss under `torch.compile`), `keras-torch+compile` (keras-ssl with
+  `jit_compile=True`, i.e. `torch.compile` of Keras' train step) and
+  `keras-tensorflow+graph` (a `tf.function` graph without XLA: TensorFlow's
+  own oneDNN kernels). `--runners` picks rows by name.
 - `--augment` adds `keras-<backend>+augment`: keras-ssl fed by its real
   tf.data two-view SimCLR augmentation pipeline (`make_views`) instead of
   fixed tensors (`--augment-backend`, default tensorflow).
@@ -204,7 +206,7 @@ def count_keras_parameters(model):
     return count(model.trainable_weights), count(model.non_trainable_weights)
 
 
-def run_keras(args, compile_torch=False, augment=False):
+def run_keras(args, compile_torch=False, augment=False, graph=False):
     """keras-ssl's SimCLR trained by `model.fit` under the current backend."""
     import keras
     import numpy as np
@@ -227,7 +229,7 @@ def run_keras(args, compile_torch=False, augment=False):
     total = args.warmup + args.steps
     model.compile(
         optimizer=make_vision_optimizer(config, steps_per_epoch=total),
-        jit_compile=backend != "torch" or compile_torch,
+        jit_compile=(backend != "torch" or compile_torch) and not graph,
     )
     if augment:
         images = np.random.default_rng(0).integers(
@@ -455,6 +457,7 @@ def run_runner(runner, args):
         return run_keras(
             args,
             compile_torch=runner.endswith("+compile"),
+            graph=runner.endswith("+graph"),
             augment=runner.endswith("+augment"),
         )
     raise SystemExit(f"unknown runner {runner!r}")
@@ -472,9 +475,13 @@ def runners_of(args):
     for b in backends:
         if b not in BACKENDS:
             raise SystemExit(f"unknown backend {b!r}: expected {BACKENDS}")
+    if getattr(args, "runners", None):
+        return args.runners.split(",")
     runners = [f"keras-{b}" for b in backends]
     if args.compile and "torch" in backends:
         runners.append("keras-torch+compile")
+    if args.compile and "tensorflow" in backends:
+        runners.append("keras-tensorflow+graph")
     if args.augment:
         runners.append(f"keras-{args.augment_backend}+augment")
     runners.append(PLAIN)
@@ -626,6 +633,8 @@ def main(argv=None):
     parser.add_argument("--augment", action="store_true",
                         help="add a row fed by keras-ssl's tf.data augmentation")
     parser.add_argument("--augment-backend", default="tensorflow")
+    parser.add_argument("--runners", default=None,
+                        help="only these rows, e.g. keras-tensorflow+graph,torch")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of every row (median and range reported)")
     parser.add_argument("--json", default=None, help="also write results here")
@@ -653,7 +662,7 @@ def main(argv=None):
                 runs[runner].append(run_workers(
                     __file__, worker_args, [backend],
                     exclude=("worker", "backends", "json", "compile", "augment",
-                             "repeats"),
+                             "repeats", "runners"),
                 )[backend])
             except SystemExit as error:
                 runs[runner].append({"error": str(error)})

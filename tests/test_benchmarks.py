@@ -21,6 +21,7 @@ def _args(**overrides):
         steps=1, warmup=1, batch_size=8, image_size=16, width=4,
         optimizer="adamw", backends=BACKEND, compile=False, augment=False,
         augment_backend="tensorflow", json=None, worker=False, runner=None,
+        runners=None, repeats=1,
     )
     args.update(overrides)
     return argparse.Namespace(**args)
@@ -68,6 +69,8 @@ def test_plain_torch_and_keras_rows_match_and_report():
     assert "best keras-ssl: keras-" in report
 
 
+@pytest.mark.skipif(BACKEND != "torch",
+                    reason="a count of layers' weights: one backend suffices")
 def test_parameter_counts_at_resnet18_width():
     """At full width both models are SimCLR's ResNet-18 (11.2M + head)."""
     import torch  # noqa: F401
@@ -111,8 +114,11 @@ def test_runner_list():
     args = _args(backends="tensorflow,jax,torch", compile=True, augment=True)
     assert speed_vs_torch.runners_of(args) == [
         "keras-tensorflow", "keras-jax", "keras-torch", "keras-torch+compile",
-        "keras-tensorflow+augment", "torch", "torch+compile",
+        "keras-tensorflow+graph", "keras-tensorflow+augment", "torch",
+        "torch+compile",
     ]
+    picked = _args(runners="keras-tensorflow+graph,torch")
+    assert speed_vs_torch.runners_of(picked) == ["keras-tensorflow+graph", "torch"]
     assert speed_vs_torch.runner_backend("keras-jax") == "jax"
     assert speed_vs_torch.runner_backend("torch+compile") == "torch"
 
