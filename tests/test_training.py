@@ -42,7 +42,7 @@ def test_config_validation(kwargs, message):
 def test_fields_left_at_none_take_the_recipes_defaults():
     simclr = PretrainConfig()
     assert (simclr.backbone, simclr.epochs, simclr.batch_size) == (
-        "cifar_resnet_tiny", 100, 256)
+        "cifar_resnet_tiny", 100, 128)
     assert (simclr.learning_rate, simclr.beta_2, simclr.fine_tune_epochs) == (
         2e-3, 0.999, 0)
     mae = PretrainConfig(method="mae")
