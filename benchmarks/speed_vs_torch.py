@@ -475,7 +475,7 @@ def runners_of(args):
     for b in backends:
         if b not in BACKENDS:
             raise SystemExit(f"unknown backend {b!r}: expected {BACKENDS}")
-    if getattr(args, "runners", None):
+    if args.runners:
         return args.runners.split(",")
     runners = [f"keras-{b}" for b in backends]
     if args.compile and "torch" in backends:
@@ -559,7 +559,7 @@ def summarize(results, args):
     header = (
         f"{'runner':<24}{'steps/s':>9}{'images/s':>10}{'vs torch':>10}"
         f"{'peak RSS GiB':>14}{'params':>12}  device"
-        + ("  (steps/s of each repeat)" if getattr(args, "repeats", 1) > 1 else "")
+        + ("  (steps/s of each repeat)" if args.repeats > 1 else "")
     )
     lines += [header, "-" * len(header)]
     for runner, r in results.items():

@@ -211,18 +211,13 @@ def _settings(method, preset):
     for key, value in getattr(config, "method_options", {}).items():
         # An option that is None here takes its type from another preset
         # (SimCLR's projection_hidden_dims: None embedded, (2048,) paper).
-        typed = [type(v).__name__ for v in _preset_options(method, key)
+        typed = [type(v).__name__
+                 for v in recipes.presets.option_values(method, key)
                  if v is not None]
         found.setdefault(key, (value, typed[0] if typed else None,
                                f"{cls.__name__}.method_options: "
                                f"{recipes.METHODS[method].model}'s {key}"))
     return found
-
-
-def _preset_options(method, key):
-    """The values every preset of `method` gives method option `key`."""
-    return [recipes.presets.get(method, name).values.get("method_options", {})
-            .get(key) for name in recipes.presets.names(method)]
 
 
 def _method_parser(method, preset):

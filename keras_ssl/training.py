@@ -31,9 +31,8 @@ from keras_ssl.evaluation import (
     KNNMonitor,
     extract_features,
     extract_features_and_labels,
+    feature_scores,
     fine_tune_accuracy,
-    knn_accuracy,
-    linear_probe_accuracy,
     probe_layers,
     transformer_blocks,
 )
@@ -441,10 +440,10 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
             return {}
         train, y_train = extract_features_and_labels(encoder, data.train.batches(batch_size))
         test, y_test = extract_features_and_labels(encoder, data.test.batches(batch_size))
-        return _feature_scores(train, y_train, test, y_test, data.num_classes)
+        return feature_scores(train, y_train, test, y_test, data.num_classes)
     train = extract_features(encoder, data.x_train, batch_size=batch_size)
     test = extract_features(encoder, data.x_test, batch_size=batch_size)
-    scores = _feature_scores(train, data.y_train, test, data.y_test, data.num_classes)
+    scores = feature_scores(train, data.y_train, test, data.y_test, data.num_classes)
     if fine_tune_epochs and transformer_blocks(encoder):
         scores.update(probe_layers(
             encoder, data.x_train, data.y_train, data.x_test, data.y_test,
@@ -461,16 +460,8 @@ def evaluate_representation(encoder, data, batch_size=256, fine_tune_epochs=0,
 def raw_pixel_scores(data):
     """The same k-NN and linear probe on raw pixels: the floor to beat."""
     flat = lambda x: np.asarray(x, "float32").reshape(len(x), -1)  # noqa: E731
-    return _feature_scores(flat(data.x_train), data.y_train, flat(data.x_test),
+    return feature_scores(flat(data.x_train), data.y_train, flat(data.x_test),
                            data.y_test, data.num_classes)
-
-
-def _feature_scores(train, y_train, test, y_test, num_classes):
-    return {
-        "knn_accuracy": knn_accuracy(train, y_train, test, y_test,
-                                     num_classes=num_classes),
-        "linear_probe_accuracy": linear_probe_accuracy(train, y_train, test, y_test),
-    }
 
 
 @dataclasses.dataclass

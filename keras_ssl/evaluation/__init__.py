@@ -19,6 +19,7 @@ from keras_ssl.evaluation.linear_probe import (
     evaluate_linear_probe,
     linear_probe_accuracy,
 )
+from keras_ssl.evaluation.scores import feature_scores
 from keras_ssl.evaluation.ctc_probe import ctc_probe_error_rates
 from keras_ssl.evaluation.encoder_dependence import encoder_dependence
 from keras_ssl.evaluation.error_rate import (
@@ -54,6 +55,7 @@ __all__ = [
     "extract_features",
     "extract_features_and_labels",
     "fine_tune_accuracy",
+    "feature_scores",
     "knn_accuracy",
     "knn_predict",
     "linear_probe_accuracy",

@@ -23,8 +23,7 @@ from keras_ssl.evaluation.features import (
     extract_features,
     features_and_labels,
 )
-from keras_ssl.evaluation.knn import knn_accuracy
-from keras_ssl.evaluation.linear_probe import linear_probe_accuracy
+from keras_ssl.evaluation.scores import feature_scores
 from keras_ssl.layers.vit import TokenPooling, prefix_tokens
 
 
@@ -271,10 +270,10 @@ def probe_layers(
     y_test = check_labels(y_test, len(test), "y_test")
     knn, linear = [], []
     for train_block, test_block in zip(_split(train, widths), _split(test, widths)):
-        knn.append(float(knn_accuracy(train_block, y_train, test_block, y_test,
-                                      num_classes=num_classes)))
-        linear.append(float(linear_probe_accuracy(train_block, y_train,
-                                                  test_block, y_test)))
+        scores = feature_scores(train_block, y_train, test_block, y_test,
+                                num_classes)
+        knn.append(float(scores["knn_accuracy"]))
+        linear.append(float(scores["linear_probe_accuracy"]))
     return LayerProbeResult(
         blocks=tuple(indices),
         names=tuple(names),

@@ -630,6 +630,13 @@ def names(method):
     return tuple(PRESETS[method])
 
 
+def option_values(method, key):
+    """The value each preset of `method` gives its method option `key`
+    (None where a preset leaves it out), in `names(method)` order."""
+    return [get(method, name).values.get("method_options", {}).get(key)
+            for name in names(method)]
+
+
 def get(method, name="embedded"):
     """The `Preset` `name` of `method`; a `ValueError` naming the known ones."""
     get_method(method)
